@@ -260,22 +260,16 @@ func TestWycheproofECDSA(t *testing.T) {
 				var g struct {
 					SHA       string `json:"sha"`
 					PublicKey struct {
-						Curve  string   `json:"curve"`
-						WX, WY hexBytes `json:"wx"`
+						Curve string   `json:"curve"`
+						WX    hexBytes `json:"wx"`
+						WY    hexBytes `json:"wy"`
 					} `json:"publicKey"`
 					Tests []wpTest
 				}
 				json.Unmarshal(raw, &g)
-				var pkRaw struct {
-					PublicKey struct {
-						WX hexBytes `json:"wx"`
-						WY hexBytes `json:"wy"`
-					} `json:"publicKey"`
-				}
-				json.Unmarshal(raw, &pkRaw)
 				crv, alg := map[string]keymat.Curve{"secp256r1": keymat.CurveP256, "secp256k1": keymat.CurveP256K, "secp384r1": keymat.CurveP384, "secp521r1": keymat.CurveP521}[g.PublicKey.Curve],
 					map[string]SignatureAlgorithm{"secp256r1": ES256, "secp256k1": ES256K, "secp384r1": ES384, "secp521r1": ES512}[g.PublicKey.Curve]
-				pub, err := keymat.NewECPublicKey(crv, bytes.TrimLeft(pkRaw.PublicKey.WX, "\x00"), bytes.TrimLeft(pkRaw.PublicKey.WY, "\x00"))
+				pub, err := keymat.NewECPublicKey(crv, bytes.TrimLeft(g.PublicKey.WX, "\x00"), bytes.TrimLeft(g.PublicKey.WY, "\x00"))
 				if err != nil {
 					t.Fatalf("public key of %s: %v", g.PublicKey.Curve, err)
 				}
