@@ -1,0 +1,218 @@
+// Package config holds Coffer's server configuration: the Config struct,
+// its defaults, loading from a JSON file, and validation. It is the only
+// package that reads the environment, and only for secrets that should not
+// sit in a file (named in the field docs).
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration written as a Go duration string ("1h", "90s").
+type Duration struct{ time.Duration }
+
+// MarshalText encodes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText decodes a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Pool declares a pool the server creates on first start.
+type Pool struct {
+	Name string `json:"name"`
+	// RetentionDays is the soft-delete retention, 7–90.
+	RetentionDays int `json:"retentionDays,omitempty"`
+	// PurgeProtection forbids purging deleted keys before retention ends.
+	PurgeProtection bool `json:"purgeProtection,omitempty"`
+	// Administrators are object ids given Managed HSM Administrator at "/".
+	Administrators []string `json:"administrators,omitempty"`
+}
+
+// Config is the server configuration.
+type Config struct {
+	// Listen is the TLS listener address.
+	Listen string `json:"listen"`
+	// DataDir holds the database, seal key, TLS material and audit log.
+	DataDir string `json:"dataDir"`
+	// DNSSuffix: a pool named P answers on P.<DNSSuffix>. A server with one
+	// pool also answers on any host.
+	DNSSuffix string `json:"dnsSuffix"`
+	// Hostnames are extra names for the server certificate.
+	Hostnames []string `json:"hostnames,omitempty"`
+	// Audience is the token audience the data plane accepts and names in its
+	// 401 challenge. Empty derives https://<DNSSuffix>[:port] from Listen, so
+	// the Azure SDKs' challenge-resource check passes for pool hosts.
+	Audience string `json:"audience,omitempty"`
+	// ChallengeTenant is the tenant in the 401 challenge: "" for the default
+	// tenant's id, or "adfs" for clients configured purely by environment
+	// (AZURE_TENANT_ID=adfs), which need it to skip instance discovery.
+	ChallengeTenant string `json:"challengeTenant,omitempty"`
+	// TokenLifetime is the lifetime of tokens the embedded issuer mints.
+	TokenLifetime Duration `json:"tokenLifetime"`
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64 `json:"maxBodyBytes"`
+	// MaintenanceInterval is how often pools rotate due keys and purge
+	// expired deleted keys.
+	MaintenanceInterval Duration `json:"maintenanceInterval"`
+	// Pools are created on first start (ignored in dev mode).
+	Pools []Pool `json:"pools,omitempty"`
+	// Log configures the server's own log (not the audit log).
+	Log Log `json:"log"`
+
+	// Dev is set by `coffer serve --dev`: a ready pool named DevPool and a
+	// bootstrap administrator whose credentials go to bootstrap.json.
+	Dev     bool   `json:"-"`
+	DevPool string `json:"-"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `json:"level"`  // debug, info, warn, error
+	Format string `json:"format"` // text or json
+}
+
+// Default returns a complete configuration for a local server.
+func Default() Config {
+	return Config{
+		Listen:              "127.0.0.1:8443",
+		DataDir:             "coffer-data",
+		DNSSuffix:           "mhsm.localhost",
+		TokenLifetime:       Duration{time.Hour},
+		MaxBodyBytes:        1 << 20,
+		MaintenanceInterval: Duration{time.Minute},
+		Log:                 Log{Level: "info", Format: "text"},
+		DevPool:             "dev",
+	}
+}
+
+// Load reads a JSON configuration file over the defaults. Unknown fields
+// are errors, so a typo cannot silently leave a default in place.
+func Load(path string) (Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	poolName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{1,22}[a-z0-9])$`)
+)
+
+// ValidPoolName reports whether s is a valid pool name: 3–24 characters of
+// lower-case letters, digits and inner hyphens (it is a DNS label).
+func ValidPoolName(s string) bool { return poolName.MatchString(s) }
+
+// Validate checks the configuration and fills derived values.
+func (c *Config) Validate() error {
+	var errs []error
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %v", c.Listen, err))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, fmt.Errorf("listen %q: invalid port", c.Listen))
+	}
+	_ = host
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("dataDir is required"))
+	}
+	c.DNSSuffix = strings.ToLower(strings.Trim(c.DNSSuffix, "."))
+	for _, l := range strings.Split(c.DNSSuffix, ".") {
+		if !dnsLabel.MatchString(l) {
+			errs = append(errs, fmt.Errorf("dnsSuffix %q is not a DNS name", c.DNSSuffix))
+			break
+		}
+	}
+	if c.Audience == "" && err == nil {
+		c.Audience = "https://" + c.DNSSuffix
+		if port != "443" {
+			c.Audience += ":" + port
+		}
+	}
+	if !strings.HasPrefix(c.Audience, "https://") || strings.ContainsAny(c.Audience, " =,\"") {
+		errs = append(errs, fmt.Errorf("audience %q must be an https URL without spaces, commas, quotes or '='", c.Audience))
+	}
+	c.Audience = strings.TrimRight(c.Audience, "/")
+	if c.ChallengeTenant != "" && c.ChallengeTenant != "adfs" {
+		errs = append(errs, fmt.Errorf("challengeTenant must be empty (the default tenant) or \"adfs\", not %q", c.ChallengeTenant))
+	}
+	if c.TokenLifetime.Duration < 5*time.Minute || c.TokenLifetime.Duration > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("tokenLifetime %s must be between 5m and 24h", c.TokenLifetime))
+	}
+	if c.MaxBodyBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("maxBodyBytes %d is below the 64 KiB a key restore can need", c.MaxBodyBytes))
+	}
+	if c.MaintenanceInterval.Duration < time.Second {
+		errs = append(errs, fmt.Errorf("maintenanceInterval %s is too short", c.MaintenanceInterval))
+	}
+	if c.Dev && !ValidPoolName(c.DevPool) {
+		errs = append(errs, fmt.Errorf("dev pool name %q must be 3-24 lower-case letters, digits or hyphens", c.DevPool))
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Pools {
+		if !ValidPoolName(p.Name) {
+			errs = append(errs, fmt.Errorf("pool name %q must be 3-24 lower-case letters, digits or hyphens", p.Name))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("pool %q is declared twice", p.Name))
+		}
+		seen[p.Name] = true
+		if p.RetentionDays != 0 && (p.RetentionDays < 7 || p.RetentionDays > 90) {
+			errs = append(errs, fmt.Errorf("pool %q: retentionDays must be 7 to 90", p.Name))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q must be debug, info, warn or error", c.Log.Level))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format %q must be text or json", c.Log.Format))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	c.DataDir = filepath.Clean(c.DataDir)
+	return nil
+}
+
+// Port returns the listener's port.
+func (c *Config) Port() string {
+	_, port, _ := net.SplitHostPort(c.Listen)
+	return port
+}
+
+// CertificateHosts are the names and addresses the server certificate must
+// cover: loopback, the configured host names, and every pool host under the
+// DNS suffix (as a wildcard).
+func (c *Config) CertificateHosts() []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1", c.DNSSuffix, "*." + c.DNSSuffix}
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" && h != "127.0.0.1" && h != "localhost" {
+		hosts = append(hosts, h)
+	}
+	return append(hosts, c.Hostnames...)
+}
