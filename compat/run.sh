@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs the real-client suites against a real `coffer serve --dev` process:
+# the Python SDK, the Go SDK, the JavaScript SDK (each in set-up A, by host
+# name, and set-up C, by IP address), the Azure CLI, and an openssl interop
+# check. Needs root to add the pool's host name to /etc/hosts; the file is
+# restored on exit whatever happens.
+#
+#   compat/run.sh [suite...]     suites: python go js az interop (default: all)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(python go js az interop)
+port=${COFFER_PORT:-8443}
+work=$(mktemp -d)
+server_pid=
+hosts_backup=
+
+cleanup() {
+	status=$?
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	if [ -n "$hosts_backup" ]; then
+		cat "$hosts_backup" >/etc/hosts
+	fi
+	if [ $status -ne 0 ] && [ -f "$work/server.log" ]; then
+		echo "--- last lines of the server log ---" >&2
+		tail -n 40 "$work/server.log" >&2
+	fi
+	rm -rf "$work"
+	exit $status
+}
+trap cleanup EXIT INT TERM
+
+echo "compat: building coffer"
+go build -o "$work/coffer" ./cmd/coffer
+
+echo "compat: starting coffer serve --dev on 127.0.0.1:$port"
+"$work/coffer" serve --dev --data "$work/data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server_pid=$!
+boot=$work/data/bootstrap.json
+for _ in $(seq 1 100); do
+	if [ -f "$boot" ] && curl -fsS --cacert "$work/data/ca.pem" "https://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+		break
+	fi
+	kill -0 "$server_pid" 2>/dev/null || { echo "compat: the server exited" >&2; exit 1; }
+	sleep 0.2
+done
+[ -f "$boot" ] || { echo "compat: no bootstrap.json after 20s" >&2; exit 1; }
+export COFFER_BOOTSTRAP=$boot
+ca=$(python3 -c "import json; print(json.load(open('$boot'))['caFile'])")
+host=$(python3 -c "import json,urllib.parse; print(urllib.parse.urlparse(json.load(open('$boot'))['hsmUrl']).hostname)")
+
+if [ "$(id -u)" != 0 ]; then
+	echo "compat: must run as root to map $host in /etc/hosts" >&2
+	exit 1
+fi
+hosts_backup=$work/hosts.backup
+cp /etc/hosts "$hosts_backup"
+echo "127.0.0.1 $host" >>/etc/hosts
+
+run_python() {
+	for setup in A C; do
+		echo "compat: python SDK, set-up $setup"
+		COFFER_SETUP=$setup REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/python/keys_test.py
+	done
+}
+run_go() {
+	for setup in A C; do
+		echo "compat: go SDK, set-up $setup"
+		(cd compat/go && COFFER_SETUP=$setup go test -count=1 -v ./... 2>&1 | tail -n 30; exit "${PIPESTATUS[0]}")
+	done
+}
+run_js() {
+	(cd compat/js && npm ci --no-audit --no-fund --loglevel=error)
+	for setup in A C; do
+		echo "compat: js SDK, set-up $setup"
+		(cd compat/js && COFFER_SETUP=$setup NODE_EXTRA_CA_CERTS=$ca npm test --silent)
+	done
+}
+run_az() { echo "compat: azure CLI"; bash compat/az/run.sh; }
+run_interop() { echo "compat: openssl interop"; REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/interop/openssl_check.py; }
+
+for s in "${suites[@]}"; do
+	"run_$s"
+done
+echo "compat: all suites passed (${suites[*]})"

@@ -1,0 +1,151 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/cofferkms/coffer/internal/directory"
+	"github.com/cofferkms/coffer/internal/hsm"
+	"github.com/cofferkms/coffer/internal/mgmt"
+)
+
+// Bootstrap describes a development server to its clients: written to
+// bootstrap.json in the data directory by `coffer serve --dev`.
+type Bootstrap struct {
+	TenantID        string `json:"tenantId"`
+	ClientID        string `json:"clientId"`
+	ClientSecret    string `json:"clientSecret"`
+	ObjectID        string `json:"objectId"`
+	AuthorityHost   string `json:"authorityHost"`
+	HSMURL          string `json:"hsmUrl"`
+	HSMURLByAddress string `json:"hsmUrlByAddress"`
+	Audience        string `json:"audience"`
+	CAFile          string `json:"caFile"`
+	PoolName        string `json:"poolName"`
+	DNSSuffix       string `json:"dnsSuffix"`
+	DataDir         string `json:"dataDir"`
+}
+
+const devAdminName = "coffer-dev-admin"
+
+// BootstrapFile is where the development bootstrap is written.
+func (s *Server) BootstrapFile() string { return filepath.Join(s.cfg.DataDir, "bootstrap.json") }
+
+// clientHost is the host clients on this machine use for the listener.
+func (s *Server) clientHost() (host, port string) {
+	h, p, _ := net.SplitHostPort(s.cfg.Listen)
+	if ip := net.ParseIP(h); h == "" || (ip != nil && (ip.IsUnspecified() || ip.IsLoopback())) {
+		return "localhost", p
+	}
+	return h, p
+}
+
+func hostPort(h, p string) string {
+	if p == "443" {
+		return h
+	}
+	return net.JoinHostPort(h, p)
+}
+
+// bootstrapDev prepares a ready pool and an administrator that can use it,
+// reusing both across restarts.
+func (s *Server) bootstrapDev(ctx context.Context) error {
+	abs, err := filepath.Abs(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	host, port := s.clientHost()
+	addr := "127.0.0.1"
+	if ip := net.ParseIP(host); ip != nil {
+		addr = host
+	}
+	caFile, _ := filepath.Abs(s.CAFile())
+	b := &Bootstrap{
+		TenantID: s.tenant.ID, AuthorityHost: "https://" + hostPort(host, port),
+		HSMURL:          "https://" + hostPort(s.cfg.DevPool+"."+s.cfg.DNSSuffix, port),
+		HSMURLByAddress: "https://" + hostPort(addr, port),
+		Audience:        s.cfg.Audience, CAFile: caFile, PoolName: s.cfg.DevPool, DNSSuffix: s.cfg.DNSSuffix, DataDir: abs,
+	}
+	// Reuse the administrator of an earlier run when its secret still works.
+	if raw, err := os.ReadFile(s.BootstrapFile()); err == nil {
+		var old Bootstrap
+		if json.Unmarshal(raw, &old) == nil && old.TenantID == s.tenant.ID {
+			if p, _, err := s.dir.AuthenticateSecret(s.tenant.ID, old.ClientID, old.ClientSecret); err == nil {
+				b.ClientID, b.ClientSecret, b.ObjectID = old.ClientID, old.ClientSecret, p.ObjectID
+			}
+		}
+	}
+	if b.ClientID == "" {
+		sp, err := s.dir.CreateServicePrincipal(ctx, s.tenant.ID, devAdminName)
+		if err != nil {
+			return fmt.Errorf("creating the development administrator: %w", err)
+		}
+		secret, _, err := s.dir.AddSecret(ctx, sp.ObjectID, nil)
+		if err != nil {
+			return fmt.Errorf("creating the development administrator's secret: %w", err)
+		}
+		b.ClientID, b.ClientSecret, b.ObjectID = sp.AppID, secret, sp.ObjectID
+	}
+	pool, ok := s.registry.Get(s.cfg.DevPool)
+	if !ok {
+		if pool, err = s.registry.Create(ctx, mgmt.PoolInfo{Name: s.cfg.DevPool, InitialAdministrators: []string{b.ObjectID}}); err != nil {
+			return err
+		}
+	}
+	// The development administrator can do everything a pool offers: it
+	// holds Administrator, Crypto Officer and Crypto User at "/".
+	if err := pool.SeedAssignments(ctx, []string{b.ObjectID}, []string{hsm.RoleAdministrator, hsm.RoleCryptoOfficer, hsm.RoleCryptoUser}); err != nil {
+		return err
+	}
+	raw, _ := json.MarshalIndent(b, "", "  ")
+	if err := writeFileAtomic(s.BootstrapFile(), append(raw, '\n'), 0o600); err != nil {
+		return err
+	}
+	s.boot = b
+	s.log.Warn("development mode: pool ready, administrator credentials in bootstrap.json — do not use for real keys",
+		slog.String("pool", s.cfg.DevPool), slog.String("bootstrap", s.BootstrapFile()))
+	return nil
+}
+
+// bootstrapPools creates the configured pools on first start, and on an
+// empty directory a Global Administrator service principal whose
+// credentials are written (once, mode 0600) for the operator.
+func (s *Server) bootstrapPools(ctx context.Context) error {
+	if len(s.dir.List(s.tenant.ID, directory.KindServicePrincipal)) == 0 && len(s.dir.List(s.tenant.ID, directory.KindUser)) == 0 {
+		sp, err := s.dir.CreateServicePrincipal(ctx, s.tenant.ID, "coffer-break-glass-admin")
+		if err != nil {
+			return err
+		}
+		secret, _, err := s.dir.AddSecret(ctx, sp.ObjectID, nil)
+		if err != nil {
+			return err
+		}
+		if err := s.dir.SetGlobalAdmin(ctx, sp.ObjectID, true); err != nil {
+			return err
+		}
+		path := filepath.Join(s.cfg.DataDir, "admin-credentials.json")
+		raw, _ := json.MarshalIndent(map[string]string{"tenantId": s.tenant.ID, "clientId": sp.AppID, "clientSecret": secret, "objectId": sp.ObjectID}, "", "  ")
+		if err := writeFileAtomic(path, append(raw, '\n'), 0o600); err != nil {
+			return err
+		}
+		s.log.Warn("created a Global Administrator service principal; store its credentials safely and delete the file",
+			slog.String("file", path), slog.String("clientId", sp.AppID))
+	}
+	for _, pc := range s.cfg.Pools {
+		if _, ok := s.registry.Get(pc.Name); ok {
+			continue
+		}
+		_, err := s.registry.Create(ctx, mgmt.PoolInfo{Name: pc.Name, RetentionDays: pc.RetentionDays, PurgeProtection: pc.PurgeProtection,
+			InitialAdministrators: pc.Administrators})
+		if err != nil && !errors.Is(err, mgmt.ErrPoolExists) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,364 @@
+// Package server assembles a running Coffer server from its parts: the
+// store, the node seal and the server's own protected domain, the
+// directory and OIDC issuer, the pool registry, the audit log, the TLS
+// material and the HTTP front end. It owns start-up, the background
+// maintenance loop and graceful shutdown. The coffer command and the
+// end-to-end tests both start servers through it.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cofferkms/coffer/internal/audit"
+	"github.com/cofferkms/coffer/internal/certs"
+	"github.com/cofferkms/coffer/internal/config"
+	"github.com/cofferkms/coffer/internal/crypto/keymat"
+	"github.com/cofferkms/coffer/internal/directory"
+	"github.com/cofferkms/coffer/internal/httpapi"
+	"github.com/cofferkms/coffer/internal/mgmt"
+	"github.com/cofferkms/coffer/internal/oidc"
+	"github.com/cofferkms/coffer/internal/seal"
+	"github.com/cofferkms/coffer/internal/store"
+	"github.com/cofferkms/coffer/internal/store/boltstore"
+)
+
+// Server is an assembled Coffer server.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	seal     seal.NodeSeal
+	sys      *seal.Domain
+	dir      *directory.Directory
+	issuer   *oidc.Issuer
+	verifier *oidc.Verifier
+	registry *mgmt.Registry
+	audit    *audit.Manager
+	tls      *certs.Bundle
+	handler  *httpapi.Server
+	tenant   *directory.Tenant
+	boot     *Bootstrap
+
+	auditKeysMu sync.Mutex
+	stopMaint   chan struct{}
+	maintDone   chan struct{}
+}
+
+// New assembles a server from cfg (already validated).
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: logger, stopMaint: make(chan struct{}), maintDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeStorage()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
+	}
+	if s.seal, err = seal.OpenFileSeal(filepath.Join(cfg.DataDir, "seal.key"), true); err != nil {
+		return nil, err
+	}
+	bs, err := boltstore.Open(filepath.Join(cfg.DataDir, "coffer.db"), boltstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.store = bs
+	if s.sys, err = openOrCreateDomain(ctx, s.store, s.seal, "sys/"); err != nil {
+		return nil, err
+	}
+	if s.dir, err = directory.Open(ctx, directory.Config{Store: s.sys.Store()}); err != nil {
+		return nil, err
+	}
+	if s.tenant, err = s.ensureTenant(ctx); err != nil {
+		return nil, err
+	}
+	if s.issuer, err = oidc.NewIssuer(ctx, oidc.Config{
+		Directory: s.dir, Store: s.sys.Store(), TokenLifetime: cfg.TokenLifetime.Duration,
+		MHSMSuffix: cfg.DNSSuffix, Logger: logger.With("component", "oidc"),
+	}); err != nil {
+		return nil, err
+	}
+	if s.tls, err = certs.Ensure(filepath.Join(cfg.DataDir, "tls"), cfg.CertificateHosts(), time.Now()); err != nil {
+		return nil, err
+	}
+	for _, g := range s.tls.Generated {
+		logger.Info("generated TLS material", slog.String("file", g))
+	}
+	if err := writeFileAtomic(s.CAFile(), s.tls.CAPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if s.verifier, err = oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: s.issuer, Directory: s.dir, Audiences: []string{cfg.Audience}, OwnHost: s.ownHost,
+	}); err != nil {
+		return nil, err
+	}
+	if s.registry, err = mgmt.Open(ctx, mgmt.Config{
+		Store: s.store, System: s.sys.Store(), Seal: s.seal, DNSSuffix: cfg.DNSSuffix, Logger: logger.With("component", "pool"),
+	}); err != nil {
+		return nil, err
+	}
+	if s.audit, err = audit.Open(audit.Config{
+		Dir: filepath.Join(cfg.DataDir, "audit"), Signer: s.auditKey, Logger: logger.With("component", "audit"),
+	}); err != nil {
+		return nil, err
+	}
+	if cfg.Dev {
+		if err := s.bootstrapDev(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := s.bootstrapPools(ctx); err != nil {
+		return nil, err
+	}
+	challengeTenant := s.tenant.ID
+	if cfg.ChallengeTenant == "adfs" {
+		challengeTenant = "adfs"
+	}
+	if s.handler, err = httpapi.New(httpapi.Config{
+		Pools: s.registry, Auth: authenticator{s.verifier}, Audit: s.audit,
+		Challenge: httpapi.Challenge{Resource: cfg.Audience, Tenant: challengeTenant},
+		Identity:  s.issuer, Ops: s.opsHandler(), CAPEM: s.tls.CAPEM,
+		MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "http"),
+	}); err != nil {
+		return nil, err
+	}
+	go s.maintain()
+	return s, nil
+}
+
+func openOrCreateDomain(ctx context.Context, st store.Store, ns seal.NodeSeal, root string) (*seal.Domain, error) {
+	d, err := seal.OpenDomain(ctx, st, ns, root)
+	if errors.Is(err, seal.ErrNoDomain) {
+		return seal.CreateDomain(ctx, st, ns, root, keymat.Secret{})
+	}
+	return d, err
+}
+
+func (s *Server) ensureTenant(ctx context.Context) (*directory.Tenant, error) {
+	if t, ok := s.dir.DefaultTenant(); ok {
+		return t, nil
+	}
+	return s.dir.CreateTenant(ctx, "coffer")
+}
+
+// ownHost reports whether host (from a token's iss) is a name this server
+// answers on: loopback names, configured host names, and the DNS suffix
+// with its pool hosts.
+func (s *Server) ownHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	for _, h := range s.cfg.CertificateHosts() {
+		h = strings.ToLower(h)
+		if h == host {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(h, "*."); ok {
+			if name, ok := strings.CutSuffix(host, "."+suffix); ok && !strings.Contains(name, ".") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// auditKey returns a log's checkpoint signing key, kept in the server's
+// protected domain and created on first use.
+func (s *Server) auditKey(pool string) (ed25519.PrivateKey, error) {
+	s.auditKeysMu.Lock()
+	defer s.auditKeysMu.Unlock()
+	path := "audit/keys/" + audit.LogDirName(pool)
+	var seed []byte
+	ctx := context.Background()
+	err := s.sys.Store().Update(ctx, func(tx store.Tx) error {
+		v, err := tx.Get(path)
+		if err == nil {
+			seed = v
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		seed = make([]byte, ed25519.SeedSize)
+		rand.Read(seed)
+		return tx.Put(path, seed)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("audit signing key of %s is malformed", audit.LogDirName(pool))
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// CAFile is where the CA certificate clients should trust is written.
+func (s *Server) CAFile() string { return filepath.Join(s.cfg.DataDir, certs.CAFile) }
+
+// Handler returns the server's HTTP handler (for in-process tests).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Bootstrap returns the development bootstrap description (dev mode only).
+func (s *Server) Bootstrap() *Bootstrap { return s.boot }
+
+// TLSConfig returns the listener's TLS configuration.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{s.tls.Certificate}}
+}
+
+// Serve listens on the configured address and serves until ctx is done,
+// then shuts down gracefully: in-flight requests finish (up to 15 s), the
+// audit log is flushed and checkpointed, and the store is closed.
+func (s *Server) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// ServeListener serves on ln (which it closes).
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	s.log.Info("serving", slog.String("address", ln.Addr().String()), slog.String("audience", s.cfg.Audience),
+		slog.Any("pools", s.registry.Names()))
+	select {
+	case err := <-errc:
+		s.Close()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops background work and closes the audit log and the store.
+func (s *Server) Close() error {
+	select {
+	case <-s.stopMaint:
+	default:
+		close(s.stopMaint)
+		<-s.maintDone
+	}
+	var errs []error
+	if s.audit != nil {
+		errs = append(errs, s.audit.Close())
+	}
+	errs = append(errs, s.closeStorage())
+	return errors.Join(errs...)
+}
+
+func (s *Server) closeStorage() error {
+	var errs []error
+	if s.store != nil {
+		errs = append(errs, s.store.Close())
+	}
+	if s.seal != nil {
+		errs = append(errs, s.seal.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// maintain runs the pools' time-driven work and prunes retired signing
+// keys, recording what it did in the audit log.
+func (s *Server) maintain() {
+	defer close(s.maintDone)
+	t := time.NewTicker(s.cfg.MaintenanceInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopMaint:
+			return
+		case <-t.C:
+		}
+		ctx := context.Background()
+		for pool, events := range s.registry.Maintain(ctx) {
+			for _, e := range events {
+				ev := &audit.Event{Time: time.Now().UTC(), Pool: pool, OperationName: e.Operation, KeyName: e.Key, KeyVersion: e.Version,
+					Identity: &audit.Identity{ObjectID: "system"}, ResultType: audit.ResultSuccess, ResultSignature: "OK", HTTPStatusCode: 200,
+					Detail: "scheduled by the pool (rotation policy or retention period)"}
+				if e.Err != nil {
+					ev.ResultType, ev.ResultSignature, ev.HTTPStatusCode, ev.Detail = audit.ResultFailure, "Error", 500, e.Err.Error()
+				}
+				if err := s.audit.Append(ctx, ev); err != nil {
+					s.log.Error("recording maintenance in the audit log", slog.Any("err", err))
+				}
+			}
+		}
+		if err := s.issuer.Keys().Prune(ctx); err != nil {
+			s.log.Error("pruning signing keys", slog.Any("err", err))
+		}
+	}
+}
+
+// authenticator adapts the OIDC verifier to the HTTP layer.
+type authenticator struct{ v *oidc.Verifier }
+
+func (a authenticator) Authenticate(ctx context.Context, bearer string) (*httpapi.Principal, error) {
+	id, err := a.v.Verify(ctx, bearer)
+	if err != nil {
+		return nil, err
+	}
+	return &httpapi.Principal{TenantID: id.TenantID, ObjectID: id.ObjectID, AppID: id.AppID, UPN: id.UPN, Type: id.Kind,
+		Issuer: id.Issuer, Groups: id.Groups, GlobalAdmin: id.GlobalAdmin}, nil
+}
+
+func (s *Server) opsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.audit.Health(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
