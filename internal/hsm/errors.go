@@ -9,7 +9,7 @@ import (
 type Kind uint8
 
 const (
-	kindInvalid Kind = iota
+	_ Kind = iota // the zero Kind is invalid
 	// KindBadRequest: the request is malformed or violates a rule.
 	KindBadRequest
 	// KindNotFound: the object does not exist.

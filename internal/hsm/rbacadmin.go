@@ -74,6 +74,11 @@ func (p *Pool) PutRoleDefinition(ctx context.Context, c *Caller, scope authz.Sco
 		r.Name = g
 	}
 	r.AssignableScopes = []authz.Scope{authz.RootScope}
+	for _, b := range authz.BuiltinRoles() {
+		if strings.EqualFold(b.ID, g) {
+			return nil, &Error{Kind: KindForbidden, Code: "Forbidden", Message: "Built-in role definitions cannot be changed."}
+		}
+	}
 	if err := authz.ValidateCustomRole(r); err != nil {
 		return nil, badParameter("%s", strings.TrimPrefix(err.Error(), "authz: "))
 	}
@@ -81,9 +86,6 @@ func (p *Pool) PutRoleDefinition(ctx context.Context, c *Caller, scope authz.Sco
 	defer p.writeMu.Unlock()
 	st := p.rbac.Load()
 	for _, b := range authz.BuiltinRoles() {
-		if strings.EqualFold(b.ID, g) {
-			return nil, &Error{Kind: KindForbidden, Code: "Forbidden", Message: "Built-in role definitions cannot be changed."}
-		}
 		if strings.EqualFold(b.Name, r.Name) {
 			return nil, &Error{Kind: KindConflict, Code: "RoleDefinitionWithSameNameExists", Message: fmt.Sprintf("A role definition named %q already exists.", r.Name)}
 		}

@@ -62,7 +62,7 @@ func parseAssertion(raw string) (*parsedAssertion, error) {
 	if len(raw) > 16<<10 {
 		return nil, errBadAssertion
 	}
-	sig, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256})
+	sig, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256})
 	if err != nil || len(sig.Signatures) != 1 {
 		return nil, errBadAssertion
 	}

@@ -57,6 +57,12 @@ type Server struct {
 	maintDone   chan struct{}
 }
 
+// testingOnlyWrapStore lets tests observe every store access.
+var testingOnlyWrapStore func(store.Store) store.Store
+
+// Verifier returns the token verifier (for its statistics).
+func (s *Server) Verifier() *oidc.Verifier { return s.verifier }
+
 // New assembles a server from cfg (already validated).
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server, err error) {
 	s = &Server{cfg: cfg, log: logger, stopMaint: make(chan struct{}), maintDone: make(chan struct{})}
@@ -76,6 +82,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 		return nil, err
 	}
 	s.store = bs
+	if testingOnlyWrapStore != nil {
+		s.store = testingOnlyWrapStore(bs)
+	}
 	if s.sys, err = openOrCreateDomain(ctx, s.store, s.seal, "sys/"); err != nil {
 		return nil, err
 	}

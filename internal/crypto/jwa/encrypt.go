@@ -58,6 +58,7 @@ func rsaEncrypt(alg EncryptionAlgorithm, pub *rsa.PublicKey, pt []byte) ([]byte,
 	var out []byte
 	var err error
 	if alg == RSA15 {
+		//lint:ignore SA1019 Managed HSM offers RSA1_5, so Coffer must; the package doc warns against it.
 		out, err = rsa.EncryptPKCS1v15(rand.Reader, pub, pt)
 	} else {
 		out, err = rsa.EncryptOAEP(oaepHash(alg), rand.Reader, pub, pt, nil)
@@ -72,6 +73,7 @@ func rsaDecrypt(alg EncryptionAlgorithm, priv *rsa.PrivateKey, ct []byte) ([]byt
 	var out []byte
 	var err error
 	if alg == RSA15 {
+		//lint:ignore SA1019 Managed HSM offers RSA1_5, so Coffer must; the package doc warns against it.
 		out, err = rsa.DecryptPKCS1v15(nil, priv, ct)
 	} else {
 		out, err = rsa.DecryptOAEP(oaepHash(alg), nil, priv, ct, nil)

@@ -20,11 +20,14 @@ func (k *Key) MarshalBinary() ([]byte, error) {
 	switch k.typ {
 	case KeyTypeEC:
 		out = append(out, byte(k.curve))
-		n := k.curve.ByteLen()
 		if k.k1 != nil {
 			return append(out, k.k1.Serialize()...), nil
 		}
-		return append(out, k.ec.D.FillBytes(make([]byte, n))...), nil
+		d, err := k.ec.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		return append(out, d...), nil
 	case KeyTypeRSA:
 		return append(out, x509.MarshalPKCS1PrivateKey(k.rsa)...), nil
 	case KeyTypeOct:

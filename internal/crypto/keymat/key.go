@@ -2,7 +2,6 @@ package keymat
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -68,13 +67,13 @@ func (k *Key) Public() PublicKey {
 		p.E = big.NewInt(int64(k.rsa.E)).Bytes()
 	case KeyTypeEC:
 		n := k.curve.ByteLen()
+		var enc []byte // uncompressed point: 0x04 ‖ X ‖ Y
 		if k.k1 != nil {
-			pub := k.k1.PubKey()
-			x, y := pub.X(), pub.Y()
-			p.X, p.Y = x.FillBytes(make([]byte, n)), y.FillBytes(make([]byte, n))
+			enc = k.k1.PubKey().SerializeUncompressed()
 		} else {
-			p.X, p.Y = k.ec.X.FillBytes(make([]byte, n)), k.ec.Y.FillBytes(make([]byte, n))
+			enc, _ = k.ec.PublicKey.Bytes()
 		}
+		p.X, p.Y = enc[1:1+n], enc[1+n:]
 	}
 	return p
 }
@@ -234,28 +233,16 @@ func newEC(c Curve, d, x, y []byte) (*Key, error) {
 	}
 	padded := make([]byte, n)
 	copy(padded[n-len(d):], d)
-	var ecdhCurve ecdh.Curve
-	switch c {
-	case CurveP256:
-		ecdhCurve = ecdh.P256()
-	case CurveP384:
-		ecdhCurve = ecdh.P384()
-	case CurveP521:
-		ecdhCurve = ecdh.P521()
-	default:
+	sc := stdCurve(c)
+	if sc == nil {
 		return nil, invalid("unknown curve %v", c)
 	}
-	// crypto/ecdh validates the scalar range and computes the public point
-	// without the deprecated big.Int curve arithmetic.
-	eph, err := ecdhCurve.NewPrivateKey(padded)
+	// ParseRawPrivateKey checks the scalar's range and derives the public
+	// point inside the FIPS module.
+	priv, err := ecdsa.ParseRawPrivateKey(sc, padded)
 	clear(padded)
 	if err != nil {
 		return nil, invalid("EC private scalar d is out of range for %s", c)
-	}
-	pubBytes := eph.PublicKey().Bytes() // 0x04 || X || Y
-	priv := &ecdsa.PrivateKey{
-		PublicKey: ecdsa.PublicKey{Curve: stdCurve(c), X: new(big.Int).SetBytes(pubBytes[1 : 1+n]), Y: new(big.Int).SetBytes(pubBytes[1+n:])},
-		D:         new(big.Int).SetBytes(d),
 	}
 	k := &Key{typ: KeyTypeEC, curve: c, ec: priv}
 	if x != nil || y != nil {

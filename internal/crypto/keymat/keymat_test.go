@@ -126,8 +126,11 @@ func TestFromJWK(t *testing.T) {
 	rsaJWK := JWK{Kty: "RSA", N: priv.N.Bytes(), E: []byte{1, 0, 1}, D: priv.D.Bytes(), P: priv.Primes[0].Bytes(), Q: priv.Primes[1].Bytes(),
 		DP: priv.Precomputed.Dp.Bytes(), DQ: priv.Precomputed.Dq.Bytes(), QI: priv.Precomputed.Qinv.Bytes()}
 	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	ecJWK := JWK{Kty: "EC-HSM", Crv: "P-384", D: ec.D.Bytes(), X: ec.X.FillBytes(make([]byte, 48)), Y: ec.Y.FillBytes(make([]byte, 48))}
+	ecD, _ := ec.Bytes()
+	ecPub, _ := ec.PublicKey.Bytes()
+	ecJWK := JWK{Kty: "EC-HSM", Crv: "P-384", D: ecD, X: ecPub[1:49], Y: ecPub[49:]}
 	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	otherD, _ := other.Bytes()
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 
 	with := func(j JWK, f func(*JWK)) JWK { f(&j); return j }
@@ -143,7 +146,7 @@ func TestFromJWK(t *testing.T) {
 		{"rsa inconsistent d", with(rsaJWK, func(j *JWK) { j.D = big.NewInt(12345).Bytes() }), "inconsistent"},
 		{"rsa 1024", JWK{Kty: "RSA", N: small.N.Bytes(), E: []byte{1, 0, 1}, D: small.D.Bytes(), P: small.Primes[0].Bytes(), Q: small.Primes[1].Bytes()}, "not supported"},
 		{"ec", ecJWK, ""},
-		{"ec d of another key", with(ecJWK, func(j *JWK) { j.D = other.D.Bytes() }), "does not match"},
+		{"ec d of another key", with(ecJWK, func(j *JWK) { j.D = otherD }), "does not match"},
 		{"ec missing d", with(ecJWK, func(j *JWK) { j.D = nil }), "missing"},
 		{"ec bad curve", with(ecJWK, func(j *JWK) { j.Crv = "P-192" }), "unknown curve"},
 		{"ec wrong curve", with(ecJWK, func(j *JWK) { j.Crv = "P-256" }), "too long"},
@@ -191,7 +194,7 @@ func TestPKCS8RoundTrip(t *testing.T) {
 	// The standard library agrees with our secp256k1-free encodings.
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(ec)
-	if k, err := FromPKCS8(KeyTypeEC, CurveP256, der); err != nil || k.ECDSA().D.Cmp(ec.D) != 0 {
+	if k, err := FromPKCS8(KeyTypeEC, CurveP256, der); err != nil || !k.ECDSA().Equal(ec) {
 		t.Fatalf("FromPKCS8(stdlib P-256) = %v, %v", k, err)
 	}
 }
@@ -199,7 +202,8 @@ func TestPKCS8RoundTrip(t *testing.T) {
 func FuzzFromJWK(f *testing.F) {
 	k, _ := GenerateEC(CurveP256)
 	p := k.Public()
-	f.Add("EC", "P-256", []byte{}, []byte{}, k.ECDSA().D.Bytes(), p.X, p.Y, []byte{})
+	d, _ := k.ECDSA().Bytes()
+	f.Add("EC", "P-256", []byte{}, []byte{}, d, p.X, p.Y, []byte{})
 	f.Add("oct", "", []byte{}, []byte{}, []byte{}, []byte{}, []byte{}, make([]byte, 16))
 	f.Fuzz(func(t *testing.T, kty, crv string, n, e, d, x, y, kk []byte) {
 		key, err := FromJWK(JWK{Kty: kty, Crv: crv, N: n, E: e, D: d, X: x, Y: y, K: kk})

@@ -94,7 +94,11 @@ func FromPKCS8(t KeyType, c Curve, der []byte) (*Key, error) {
 		if c != 0 && c != got {
 			return nil, invalid("the key is on %s, not %s", got, c)
 		}
-		return newEC(got, priv.D.Bytes(), priv.X.Bytes(), priv.Y.Bytes())
+		d, err := priv.Bytes()
+		if err != nil {
+			return nil, invalid("malformed PKCS#8 EC private key")
+		}
+		return newEC(got, d, nil, nil)
 	}
 	return nil, invalid("unknown key type")
 }

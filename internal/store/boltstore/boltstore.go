@@ -23,6 +23,7 @@ import (
 
 	"github.com/cofferkms/coffer/internal/store"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var bucket = []byte("coffer")
@@ -52,7 +53,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("boltstore: %s is in use by another process", path)
 		}
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)

@@ -194,14 +194,14 @@ func testReadYourWrites(t *testing.T, s store.Store) {
 			return err
 		}
 		if v, err := tx.Get("x/new"); err != nil || string(v) != "n" {
-			return fmt.Errorf("Get(own write) = %q, %v", v, err)
+			return fmt.Errorf("get of own write = %q, %v", v, err)
 		}
 		if _, err := tx.Get("x/old"); !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("Get(own delete) error = %v", err)
+			return fmt.Errorf("get of own delete: error = %v", err)
 		}
 		keys, err := tx.List("x/", "", 0)
 		if err != nil || strings.Join(keys, ",") != "x/new" {
-			return fmt.Errorf("List inside the transaction = %v, %v", keys, err)
+			return fmt.Errorf("list inside the transaction = %v, %v", keys, err)
 		}
 		return nil
 	})
@@ -247,10 +247,10 @@ func testRollbackOnPanic(t *testing.T, s store.Store) {
 func testViewIsReadOnly(t *testing.T, s store.Store) {
 	err := s.View(context.Background(), func(tx store.Tx) error {
 		if err := tx.Put("v", []byte("x")); !errors.Is(err, store.ErrReadOnly) {
-			return fmt.Errorf("Put in View error = %v", err)
+			return fmt.Errorf("put in a View: error = %v", err)
 		}
 		if err := tx.Delete("v"); !errors.Is(err, store.ErrReadOnly) {
-			return fmt.Errorf("Delete in View error = %v", err)
+			return fmt.Errorf("delete in a View: error = %v", err)
 		}
 		return nil
 	})
@@ -267,10 +267,10 @@ func testInvalidPaths(t *testing.T, s store.Store) {
 	err := s.Update(context.Background(), func(tx store.Tx) error {
 		for _, p := range []string{"", long} {
 			if err := tx.Put(p, []byte("x")); !errors.Is(err, store.ErrInvalidPath) {
-				return fmt.Errorf("Put(%d-byte path) error = %v", len(p), err)
+				return fmt.Errorf("put of a %d-byte path: error = %v", len(p), err)
 			}
 			if _, err := tx.Get(p); !errors.Is(err, store.ErrInvalidPath) {
-				return fmt.Errorf("Get(%d-byte path) error = %v", len(p), err)
+				return fmt.Errorf("get of a %d-byte path: error = %v", len(p), err)
 			}
 		}
 		return tx.Put(strings.Repeat("y", 900), []byte("ok"))
