@@ -65,3 +65,11 @@ func (s *Server) render(r *http.Request, err error) (int, *api.ErrorResponse) {
 		Message: "The server encountered an internal error. Request id: " + requestIDFrom(r.Context()),
 	}}
 }
+
+// notImplemented answers an operation Coffer does not offer with 501.
+func (s *Server) notImplemented(what string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		return &httpError{status: http.StatusNotImplemented, code: "NotImplemented",
+			message: what + " is not supported by this server: it needs a hardware vendor's attestation, which a software key service cannot provide."}
+	}
+}

@@ -47,6 +47,15 @@ func (s *Server) routes() {
 		s.handle("POST /keys/{name}/{version}/"+op.path, op.name, h)
 	}
 
+	// Secure key release and key attestation need an attestation service and
+	// an HSM vendor's certificate chain; Coffer has neither yet, and says so.
+	for _, pat := range []string{"POST /keys/{name}/release", "POST /keys/{name}/{version}/release"} {
+		s.handle(pat, "KeyRelease", s.notImplemented("Secure key release"))
+	}
+	for _, pat := range []string{"GET /keys/{name}/attestation", "GET /keys/{name}/{version}/attestation"} {
+		s.handle(pat, "KeyAttestationGet", s.notImplemented("Key attestation"))
+	}
+
 	// Deleted keys.
 	s.handle("GET /deletedkeys", "KeyListDeleted", s.listDeletedKeys)
 	s.handle("GET /deletedkeys/{name}", "KeyGetDeleted", s.getDeletedKey)
