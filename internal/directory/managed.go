@@ -2,96 +2,118 @@ package directory
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
 )
 
-// A Resource stands for something that runs code (a VM, an app service):
-// its managed-identity endpoint secret — the IDENTITY_HEADER an app reads
-// from its environment — identifies it. A resource may have a
-// system-assigned identity (created with it, deleted with it) and any
-// number of user-assigned identities attached to it, as in Azure.
-
-// ManagedIdentitySelector picks a user-assigned identity in a token
-// request; empty means the resource's system-assigned identity.
-type ManagedIdentitySelector struct {
-	ClientID, ObjectID, ResourceID string
-}
+// Managed identities follow Azure's model. A resource (a VM, an app) has an
+// identity-endpoint secret, the IDENTITY_HEADER its code reads from the
+// environment; the secret names the resource, and the request's selector
+// (client_id, object_id or mi_res_id) picks one of its identities: the
+// system-assigned one by default, or an attached user-assigned one. A
+// user-assigned identity may also have a header secret of its own
+// (ResetCredentials), so an app can use it without modelling a resource.
 
 func resourceKey(name string) string { return strings.ToLower(name) }
 
+// validName reports whether s is a resource or identity name: 1 to 128
+// letters, digits, '-', '_' and '.', starting with a letter or digit.
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		alnum := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+		if !alnum && (i == 0 || (r != '-' && r != '_' && r != '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// servedBy reports whether managed identity p is reachable through the
+// named resource.
+func (p *Principal) servedBy(resource string) bool {
+	if p.SystemAssigned {
+		return eqFold(p.Resource, resource)
+	}
+	return slices.ContainsFunc(p.AttachedTo, func(a string) bool { return eqFold(a, resource) })
+}
+
 // CreateResource registers a resource and returns its identity-endpoint
-// secret, shown once.
+// secret, shown once. Resource names are unique across the directory.
 func (d *Directory) CreateResource(ctx context.Context, tenantID, name string) (*Resource, string, error) {
-	if name == "" || len(name) > 128 || strings.ContainsAny(name, "/ \t") {
+	if !validName(name) {
 		return nil, "", fmt.Errorf("%w: resource name %q", ErrInvalid, name)
 	}
 	secret, hash := newSecret()
-	var out *Resource
-	err := d.mutate(ctx, func(s *snapshot) (map[string]any, []string, error) {
-		if err := d.requireTenant(s, tenantID); err != nil {
-			return nil, nil, err
+	var out Resource
+	err := d.mutate(ctx, func(s *snapshot, c *change) error {
+		if err := s.requireTenant(tenantID); err != nil {
+			return err
 		}
 		if _, ok := s.resources[resourceKey(name)]; ok {
-			return nil, nil, fmt.Errorf("%w: resource %s", ErrExists, name)
+			return fmt.Errorf("%w: resource %s", ErrExists, name)
 		}
 		r := &Resource{ID: NewGUID(), Name: name, TenantID: tenantID, Hash: hash, Created: d.now()}
 		s.resources[resourceKey(name)] = r
-		out = r
-		return map[string]any{pathResources + resourceKey(name): r}, nil, nil
+		c.put(pathResources+resourceKey(name), r)
+		out = *r
+		return nil
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	c := *out
-	c.Hash = nil
-	return &c, secret, nil
+	out.Hash = nil
+	return &out, secret, nil
 }
 
-// RotateResourceSecret issues a new identity-endpoint secret; tokens
-// obtained with the old one stop working.
+// RotateResourceSecret issues a new identity-endpoint secret for a
+// resource; tokens obtained through the old one stop working.
 func (d *Directory) RotateResourceSecret(ctx context.Context, name string) (string, error) {
 	secret, hash := newSecret()
-	err := d.mutate(ctx, func(s *snapshot) (map[string]any, []string, error) {
+	err := d.mutate(ctx, func(s *snapshot, c *change) error {
 		old, ok := s.resources[resourceKey(name)]
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: resource %s", ErrNotFound, name)
+			return fmt.Errorf("%w: resource %s", ErrNotFound, name)
 		}
 		r := *old
 		r.ID, r.Hash = NewGUID(), hash
 		s.resources[resourceKey(name)] = &r
-		return map[string]any{pathResources + resourceKey(name): &r}, nil, nil
+		c.put(pathResources+resourceKey(name), &r)
+		return nil
 	})
-	return secret, err
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
-// DeleteResource removes a resource and its system-assigned identity and
-// detaches user-assigned ones.
+// DeleteResource removes a resource with its system-assigned identity and
+// detaches the user-assigned ones.
 func (d *Directory) DeleteResource(ctx context.Context, name string) error {
-	return d.mutate(ctx, func(s *snapshot) (map[string]any, []string, error) {
+	return d.mutate(ctx, func(s *snapshot, c *change) error {
 		key := resourceKey(name)
 		if _, ok := s.resources[key]; !ok {
-			return nil, nil, fmt.Errorf("%w: resource %s", ErrNotFound, name)
+			return fmt.Errorf("%w: resource %s", ErrNotFound, name)
 		}
 		delete(s.resources, key)
-		puts, dels := map[string]any{}, []string{pathResources + key}
-		for id, p := range s.principals {
-			if p.Kind != KindManagedIdentity {
-				continue
-			}
-			if p.SystemAssigned && strings.EqualFold(p.ResourceID, name) {
-				delete(s.principals, id)
-				dels = append(dels, pathPrincipals+id)
-			} else if slices.ContainsFunc(p.AttachedTo, func(a string) bool { return strings.EqualFold(a, name) }) {
-				c := *p
-				c.AttachedTo = slices.DeleteFunc(slices.Clone(p.AttachedTo), func(a string) bool { return strings.EqualFold(a, name) })
-				s.principals[id] = &c
-				puts[pathPrincipals+id] = &c
+		c.deletes = append(c.deletes, pathResources+key)
+		for _, p := range s.managed {
+			switch {
+			case p.SystemAssigned && eqFold(p.Resource, name):
+				delete(s.principals, p.ObjectID)
+				c.deletes = append(c.deletes, pathPrincipals+p.ObjectID)
+			case p.servedBy(name):
+				n := p.clone()
+				n.AttachedTo = slices.DeleteFunc(n.AttachedTo, func(a string) bool { return eqFold(a, name) })
+				s.principals[n.ObjectID] = n
+				c.put(pathPrincipals+n.ObjectID, n)
 			}
 		}
-		return puts, dels, nil
+		return nil
 	})
 }
 
@@ -109,145 +131,130 @@ func (d *Directory) Resources(tenantID string) []*Resource {
 	return out
 }
 
-// EnableSystemIdentity gives a resource its system-assigned identity.
+// EnableSystemIdentity gives a resource its system-assigned identity (one
+// per resource).
 func (d *Directory) EnableSystemIdentity(ctx context.Context, resource string) (*Principal, error) {
-	var out *Principal
-	err := d.mutate(ctx, func(s *snapshot) (map[string]any, []string, error) {
+	r, ok := d.snap.Load().resources[resourceKey(resource)]
+	if !ok {
+		return nil, fmt.Errorf("%w: resource %s", ErrNotFound, resource)
+	}
+	return d.create(ctx, r.TenantID, func(s *snapshot) (*Principal, error) {
 		r, ok := s.resources[resourceKey(resource)]
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: resource %s", ErrNotFound, resource)
+			return nil, fmt.Errorf("%w: resource %s", ErrNotFound, resource)
 		}
-		for _, p := range s.principals {
-			if p.Kind == KindManagedIdentity && p.SystemAssigned && strings.EqualFold(p.ResourceID, r.Name) {
-				return nil, nil, fmt.Errorf("%w: resource %s already has a system-assigned identity", ErrExists, r.Name)
+		for _, p := range s.managed {
+			if p.SystemAssigned && eqFold(p.Resource, r.Name) {
+				return nil, fmt.Errorf("%w: resource %s already has a system-assigned identity", ErrExists, r.Name)
 			}
 		}
-		p := &Principal{ObjectID: NewGUID(), TenantID: r.TenantID, Kind: KindManagedIdentity, DisplayName: r.Name,
-			Enabled: true, Created: d.now(), AppID: NewGUID(), SystemAssigned: true, ResourceID: r.Name}
-		s.principals[p.ObjectID] = p
-		out = p
-		return map[string]any{pathPrincipals + p.ObjectID: p}, nil, nil
+		return &Principal{Kind: KindManagedIdentity, DisplayName: r.Name, AppID: NewGUID(), SystemAssigned: true, Resource: r.Name}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.Public(), nil
 }
 
-// CreateUserAssignedIdentity creates a user-assigned managed identity. Its
-// resource id has Azure's shape so SDKs can select it with mi_res_id.
+// userAssignedResourceID is the Azure-shaped resource id of a
+// user-assigned identity; a tenant's subscription id is its tenant id.
+func userAssignedResourceID(tenantID, name string) string {
+	return "/subscriptions/" + tenantID + "/resourceGroups/coffer/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + name
+}
+
+// CreateUserAssignedIdentity creates a user-assigned managed identity.
+// Attach it to resources, or give it a header secret of its own with
+// ResetCredentials.
 func (d *Directory) CreateUserAssignedIdentity(ctx context.Context, tenantID, name string) (*Principal, error) {
-	if err := checkDisplayName(name); err != nil || strings.ContainsAny(name, "/ ") {
+	if !validName(name) {
 		return nil, fmt.Errorf("%w: identity name %q", ErrInvalid, name)
 	}
-	var out *Principal
-	err := d.mutate(ctx, func(s *snapshot) (map[string]any, []string, error) {
-		if err := d.requireTenant(s, tenantID); err != nil {
-			return nil, nil, err
-		}
-		rid := fmt.Sprintf("/subscriptions/%s/resourceGroups/coffer/providers/Microsoft.ManagedIdentity/userAssignedIdentities/%s", tenantID, name)
-		for _, p := range s.principals {
-			if p.Kind == KindManagedIdentity && strings.EqualFold(p.ResourceID, rid) {
-				return nil, nil, fmt.Errorf("%w: identity %s", ErrExists, name)
+	rid := userAssignedResourceID(tenantID, name)
+	return d.create(ctx, tenantID, func(s *snapshot) (*Principal, error) {
+		for _, p := range s.managed {
+			if eqFold(p.ResourceID, rid) {
+				return nil, fmt.Errorf("%w: identity %s", ErrExists, name)
 			}
 		}
-		p := &Principal{ObjectID: NewGUID(), TenantID: tenantID, Kind: KindManagedIdentity, DisplayName: name,
-			Enabled: true, Created: d.now(), AppID: NewGUID(), ResourceID: rid}
-		s.principals[p.ObjectID] = p
-		out = p
-		return map[string]any{pathPrincipals + p.ObjectID: p}, nil, nil
+		return &Principal{Kind: KindManagedIdentity, DisplayName: name, AppID: NewGUID(), ResourceID: rid}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out.Public(), nil
 }
 
-// AttachIdentity lets a resource use a user-assigned identity.
+// AttachIdentity lets a resource use a user-assigned identity of its tenant.
 func (d *Directory) AttachIdentity(ctx context.Context, oid, resource string) error {
-	if _, ok := d.snap.Load().resources[resourceKey(resource)]; !ok {
-		return fmt.Errorf("%w: resource %s", ErrNotFound, resource)
-	}
-	return d.update(ctx, oid, func(p *Principal) error {
-		if p.Kind != KindManagedIdentity || p.SystemAssigned {
+	_, err := d.update(ctx, oid, func(s *snapshot, p *Principal) error {
+		r, ok := s.resources[resourceKey(resource)]
+		switch {
+		case !ok:
+			return fmt.Errorf("%w: resource %s", ErrNotFound, resource)
+		case p.Kind != KindManagedIdentity || p.SystemAssigned:
 			return fmt.Errorf("%w: only user-assigned identities can be attached", ErrInvalid)
+		case r.TenantID != p.TenantID:
+			return fmt.Errorf("%w: the resource belongs to another tenant", ErrInvalid)
 		}
-		if !slices.ContainsFunc(p.AttachedTo, func(a string) bool { return strings.EqualFold(a, resource) }) {
-			p.AttachedTo = append(p.AttachedTo, resource)
+		if !p.servedBy(r.Name) {
+			p.AttachedTo = append(p.AttachedTo, r.Name)
 		}
 		return nil
 	})
+	return err
 }
 
-// AuthenticateManagedIdentity resolves an identity-endpoint request: the
-// header secret names the resource, the selector (if any) one of its
-// user-assigned identities. The returned credential id is the resource's,
-// so rotating its secret or deleting it cuts the tokens off.
+// DetachIdentity stops a resource from using a user-assigned identity;
+// tokens it obtained through the resource stop working.
+func (d *Directory) DetachIdentity(ctx context.Context, oid, resource string) error {
+	_, err := d.update(ctx, oid, func(_ *snapshot, p *Principal) error {
+		if p.SystemAssigned || !p.servedBy(resource) {
+			return fmt.Errorf("%w: identity %s is not attached to %s", ErrNotFound, oid, resource)
+		}
+		p.AttachedTo = slices.DeleteFunc(p.AttachedTo, func(a string) bool { return eqFold(a, resource) })
+		return nil
+	})
+	return err
+}
+
+// AuthenticateManagedIdentity resolves a managed-identity endpoint request.
+// The header secret names a resource or a user-assigned identity; the
+// selector (if any) must name an identity reachable through it. The
+// returned credential id binds the token: rotating the secret, detaching
+// the identity or deleting the resource revokes it.
 func (d *Directory) AuthenticateManagedIdentity(header string, sel ManagedIdentitySelector) (*Principal, string, error) {
 	s := d.snap.Load()
-	h := hashSecret(header)
-	var res *Resource
-	for _, r := range s.resources {
-		if subtle.ConstantTimeCompare(r.Hash, h) == 1 {
-			res = r
-		}
-	}
-	if res == nil {
+	u, ok := s.byHeader[sha256.Sum256([]byte(header))]
+	switch {
+	case !ok:
 		return nil, "", ErrAuthFailed
+	case u.resource != nil:
+		return s.identityOf(u.resource, sel)
+	case sel != (ManagedIdentitySelector{}) && !sel.matches(u.identity):
+		return nil, "", fmt.Errorf("%w: the selected identity is not the one the secret belongs to", ErrNotFound)
+	case !u.identity.Enabled:
+		return nil, "", ErrDisabled
 	}
-	return d.identityOf(res, sel)
+	return u.identity.Public(), u.credID, nil
 }
 
-// identityOf picks the resource's system-assigned identity, or the
-// attached user-assigned identity the selector names.
-func (d *Directory) identityOf(res *Resource, sel ManagedIdentitySelector) (*Principal, string, error) {
-	s := d.snap.Load()
-	for _, p := range s.principals {
-		if p.Kind != KindManagedIdentity || p.TenantID != res.TenantID {
+// identityOf picks the resource's system-assigned identity (empty
+// selector), or the identity reachable through it that the selector names.
+func (s *snapshot) identityOf(res *Resource, sel ManagedIdentitySelector) (*Principal, string, error) {
+	for _, p := range s.managed {
+		if p.TenantID != res.TenantID || !p.servedBy(res.Name) {
 			continue
 		}
-		var match bool
-		switch {
-		case sel == (ManagedIdentitySelector{}):
-			match = p.SystemAssigned && strings.EqualFold(p.ResourceID, res.Name)
-		case slices.ContainsFunc(p.AttachedTo, func(a string) bool { return strings.EqualFold(a, res.Name) }):
-			match = (sel.ClientID != "" && strings.EqualFold(sel.ClientID, p.AppID)) ||
-				(sel.ObjectID != "" && strings.EqualFold(sel.ObjectID, p.ObjectID)) ||
-				(sel.ResourceID != "" && strings.EqualFold(sel.ResourceID, p.ResourceID))
-		}
-		if match {
+		if sel == (ManagedIdentitySelector{}) && p.SystemAssigned || sel != (ManagedIdentitySelector{}) && sel.matches(p) {
 			if !p.Enabled {
 				return nil, "", ErrDisabled
 			}
 			return p.Public(), res.ID, nil
 		}
 	}
-	return nil, "", fmt.Errorf("%w: no managed identity matches the request for resource %s", ErrNotFound, res.Name)
+	return nil, "", fmt.Errorf("%w: no managed identity of resource %s matches the request", ErrNotFound, res.Name)
 }
 
-// liveIdentity checks a managed identity's token: the resource it came
-// through must still exist with the same secret, and the identity must
-// still belong to it.
-func (d *Directory) liveIdentity(p *Principal, resourceID string) error {
-	for _, r := range d.snap.Load().resources {
-		if r.ID != resourceID {
-			continue
-		}
-		if p.SystemAssigned && strings.EqualFold(p.ResourceID, r.Name) ||
-			slices.ContainsFunc(p.AttachedTo, func(a string) bool { return strings.EqualFold(a, r.Name) }) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: the identity's resource or its secret changed", ErrAuthFailed)
-}
-
-// IdentityForResource resolves an identity of a named resource, for the
-// IMDS-shaped endpoint, which (like Azure's) carries no secret: the server
-// serves it only to callers on the resource itself (loopback).
+// IdentityForResource resolves an identity of a named resource without a
+// secret, for the IMDS-shaped endpoint, which (like Azure's) is trusted
+// because only code on the machine can reach it.
 func (d *Directory) IdentityForResource(name string, sel ManagedIdentitySelector) (*Principal, string, error) {
-	r, ok := d.snap.Load().resources[resourceKey(name)]
+	s := d.snap.Load()
+	r, ok := s.resources[resourceKey(name)]
 	if !ok {
 		return nil, "", fmt.Errorf("%w: resource %s", ErrNotFound, name)
 	}
-	return d.identityOf(r, sel)
+	return s.identityOf(r, sel)
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 )
 
-// Errors.
+// Errors. Authentication methods return ErrUnknownClient, ErrAuthFailed,
+// ErrDisabled and ErrCredExpired unwrapped, so callers can map them to
+// protocol errors with errors.Is.
 var (
 	ErrNotFound      = errors.New("directory: not found")
 	ErrExists        = errors.New("directory: already exists")
@@ -16,9 +18,12 @@ var (
 	ErrDisabled      = errors.New("directory: principal is disabled")
 	ErrCredExpired   = errors.New("directory: credential has expired")
 	ErrUnknownClient = errors.New("directory: unknown client")
+	// ErrRevoked means the credential a token was issued for no longer
+	// exists (removed, reset, or the identity's resource changed).
+	ErrRevoked = errors.New("directory: credential was revoked")
 )
 
-// Kind is a principal's kind; zero is invalid.
+// Kind is a principal's kind; zero is invalid. Records store its name.
 type Kind uint8
 
 // Principal kinds.
@@ -37,6 +42,24 @@ func (k Kind) String() string {
 		return kindNames[k]
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// MarshalText encodes the kind's name; the invalid kind does not encode.
+func (k Kind) MarshalText() ([]byte, error) {
+	if k == kindInvalid || int(k) >= len(kindNames) {
+		return nil, fmt.Errorf("directory: cannot encode %v", k)
+	}
+	return []byte(kindNames[k]), nil
+}
+
+// UnmarshalText decodes a kind's name.
+func (k *Kind) UnmarshalText(b []byte) error {
+	v, err := ParseKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
 }
 
 // ParseKind parses a kind name.
@@ -63,36 +86,51 @@ type Tenant struct {
 	Created time.Time `json:"created"`
 }
 
-// CredentialKind is the kind of a credential.
+// CredentialKind is the kind of a credential; the empty string is invalid.
 type CredentialKind string
 
 // Credential kinds.
 const (
-	CredSecret      CredentialKind = "secret"
-	CredCertificate CredentialKind = "certificate"
-	CredPassword    CredentialKind = "password"
-	CredIdentity    CredentialKind = "identityEndpoint"
+	CredSecret         CredentialKind = "secret"
+	CredCertificate    CredentialKind = "certificate"
+	CredPassword       CredentialKind = "password"
+	CredIdentityHeader CredentialKind = "identityHeader"
 )
 
-// Credential is a principal's credential. Only hashes of secrets are kept.
-type Credential struct {
-	ID      string         `json:"id"`
-	Kind    CredentialKind `json:"kind"`
-	Hint    string         `json:"hint,omitempty"` // first characters of a secret
-	Created time.Time      `json:"created"`
-	Expires *time.Time     `json:"expires,omitempty"`
-	// Secrets: SHA-256 of the secret. Passwords: argon2id hash and salt.
-	Hash []byte `json:"hash,omitempty"`
-	Salt []byte `json:"salt,omitempty"`
-	// Certificates: the DER and its thumbprints.
-	CertDER  []byte     `json:"certDer,omitempty"`
-	SHA1     []byte     `json:"x5t,omitempty"`
-	SHA256   []byte     `json:"x5tS256,omitempty"`
-	NotAfter *time.Time `json:"notAfter,omitempty"`
-	Subject  string     `json:"subject,omitempty"`
+// Argon2Params are the argon2id parameters of a password hash. They are
+// stored with each hash, so raising them later leaves old hashes usable.
+type Argon2Params struct {
+	Time      uint32 `json:"t"`
+	MemoryKiB uint32 `json:"m"`
+	Threads   uint8  `json:"p"`
 }
 
-// expired reports whether the credential has expired at now.
+// DefaultArgon2 is RFC 9106 §4's second recommended option: 3 passes over
+// 64 MiB with 4 lanes, 16-byte salt, 32-byte tag.
+var DefaultArgon2 = Argon2Params{Time: 3, MemoryKiB: 64 * 1024, Threads: 4}
+
+// Credential is one of a principal's credentials. Secrets are kept only as
+// hashes; Public clears even those.
+type Credential struct {
+	ID   string         `json:"id"`
+	Kind CredentialKind `json:"kind"`
+	// Hint is the first characters of a client secret, to tell secrets
+	// apart (as Entra's passwordCredentials.hint).
+	Hint    string     `json:"hint,omitempty"`
+	Created time.Time  `json:"created"`
+	Expires *time.Time `json:"expires,omitempty"`
+	// Secrets and identity headers: SHA-256 of the secret. Passwords:
+	// argon2id tag, salt and parameters.
+	Hash   []byte        `json:"hash,omitempty"`
+	Salt   []byte        `json:"salt,omitempty"`
+	Argon2 *Argon2Params `json:"argon2,omitempty"`
+	// Certificates: the DER and its thumbprints (x5t and x5t#S256).
+	CertDER []byte `json:"certDer,omitempty"`
+	SHA1    []byte `json:"x5t,omitempty"`
+	SHA256  []byte `json:"x5tS256,omitempty"`
+	Subject string `json:"subject,omitempty"`
+}
+
 func (c *Credential) expired(now time.Time) bool {
 	return c.Expires != nil && !now.Before(*c.Expires)
 }
@@ -110,38 +148,69 @@ type Principal struct {
 	UPN         string       `json:"upn,omitempty"`   // users
 	Members     []string     `json:"members,omitempty"`
 	Credentials []Credential `json:"credentials,omitempty"`
-	// Managed identities: the resource a system-assigned identity belongs
-	// to, or the ARM-style resource id of a user-assigned one.
+	// Managed identities. A system-assigned identity belongs to Resource
+	// and is deleted with it. A user-assigned identity has an Azure-shaped
+	// ResourceID (so SDKs can select it with mi_res_id) and may be
+	// attached to resources, whose identity-header secret then reaches it.
 	SystemAssigned bool     `json:"systemAssigned,omitempty"`
+	Resource       string   `json:"resource,omitempty"`
 	ResourceID     string   `json:"resourceId,omitempty"`
-	AttachedTo     []string `json:"attachedTo,omitempty"` // resources a user-assigned identity is attached to
+	AttachedTo     []string `json:"attachedTo,omitempty"`
 }
 
 // IsGlobalAdmin reports whether p holds the Global Administrator role.
 func (p *Principal) IsGlobalAdmin() bool { return slices.Contains(p.Roles, RoleGlobalAdministrator) }
 
-// Public returns a copy of p without credential hashes, for display.
+// Public returns a deep copy of p without secret hashes, for callers.
 func (p *Principal) Public() *Principal {
+	c := p.clone()
+	for i := range c.Credentials {
+		c.Credentials[i].Hash, c.Credentials[i].Salt, c.Credentials[i].Argon2 = nil, nil, nil
+	}
+	return c
+}
+
+// clone returns a copy of p whose slices can be changed independently.
+func (p *Principal) clone() *Principal {
 	c := *p
 	c.Members = slices.Clone(p.Members)
 	c.Roles = slices.Clone(p.Roles)
 	c.AttachedTo = slices.Clone(p.AttachedTo)
-	c.Credentials = nil
-	for _, cr := range p.Credentials {
-		cr.Hash, cr.Salt = nil, nil
-		c.Credentials = append(c.Credentials, cr)
-	}
+	c.Credentials = slices.Clone(p.Credentials)
 	return &c
 }
 
-// Resource is something that runs code with managed identities (a VM, an
-// app): the identity endpoint's header secret identifies it.
+// Update changes a principal; nil fields are left as they are.
+type Update struct {
+	DisplayName *string
+	Enabled     *bool
+	GlobalAdmin *bool
+}
+
+// Resource stands for something that runs code (a VM, an app): the
+// identity-endpoint secret an app reads from its environment
+// (IDENTITY_HEADER) names it. A resource may have a system-assigned
+// identity and any number of attached user-assigned identities.
 type Resource struct {
-	// ID changes whenever the header secret does, so tokens issued through
-	// an old secret stop working.
+	// ID changes whenever the header secret does; tokens issued through a
+	// resource are bound to it, so rotating the secret revokes them.
 	ID       string    `json:"id"`
 	Name     string    `json:"name"`
 	TenantID string    `json:"tenantId"`
-	Hash     []byte    `json:"hash"`
+	Hash     []byte    `json:"hash,omitempty"`
 	Created  time.Time `json:"created"`
+}
+
+// ManagedIdentitySelector picks a user-assigned identity in a
+// managed-identity token request (client_id, object_id, mi_res_id); the
+// zero value means the system-assigned identity.
+type ManagedIdentitySelector struct {
+	ClientID, ObjectID, ResourceID string
+}
+
+// matches reports whether the selector names p.
+func (s ManagedIdentitySelector) matches(p *Principal) bool {
+	return (s.ClientID != "" && eqFold(s.ClientID, p.AppID)) ||
+		(s.ObjectID != "" && eqFold(s.ObjectID, p.ObjectID)) ||
+		(s.ResourceID != "" && p.ResourceID != "" && eqFold(s.ResourceID, p.ResourceID))
 }

@@ -6,13 +6,25 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
+
+const (
+	maxAssertionBytes = 16 << 10
+	// assertionSkew tolerates clock differences with the client.
+	assertionSkew = 5 * time.Minute
+	// maxAssertionLifetime bounds how far ahead an assertion may expire,
+	// which bounds how long its jti must be remembered.
+	maxAssertionLifetime = 24 * time.Hour
+)
+
+// assertionAlgorithms are the algorithms a client assertion may use:
+// certificate credentials are RSA.
+var assertionAlgorithms = []jose.SignatureAlgorithm{jose.RS256, jose.PS256}
 
 // assertionClaims are the claims of a client assertion. exp, nbf and iat
 // are floats: the Azure CLI sends fractional NumericDates.
@@ -26,29 +38,32 @@ type assertionClaims struct {
 	IssuedAt *float64        `json:"iat"`
 }
 
+// audiences returns aud, a string or an array of strings.
 func (c *assertionClaims) audiences() []string {
 	var one string
 	if json.Unmarshal(c.Audience, &one) == nil {
 		return []string{one}
 	}
 	var many []string
-	json.Unmarshal(c.Audience, &many)
-	return many
+	if json.Unmarshal(c.Audience, &many) == nil {
+		return many
+	}
+	return nil
 }
 
 // parsedAssertion is a client assertion whose signature is not yet checked.
 type parsedAssertion struct {
-	sig      *jose.JSONWebSignature
-	thumb    []byte // x5t (SHA-1) or x5t#S256 (SHA-256) from the header
-	claims   assertionClaims
-	clientID string
+	sig        *jose.JSONWebSignature
+	thumbprint []byte // x5t#S256 (SHA-256) if present, else x5t (SHA-1)
+	claims     assertionClaims
 }
 
 var errBadAssertion = errors.New("oidc: malformed client assertion")
 
-// decodeThumb accepts the base64 variants clients use for x5t: the Azure
-// CLI sends standard base64 with padding; others send base64url.
-func decodeThumb(s string) ([]byte, error) {
+// decodeThumbprint accepts every base64 flavour clients use for x5t: the
+// Azure CLI sends standard base64 with padding, RFC 7515 says base64url
+// without.
+func decodeThumbprint(s string) ([]byte, error) {
 	s = strings.TrimRight(s, "=")
 	if strings.ContainsAny(s, "+/") {
 		return base64.RawStdEncoding.DecodeString(s)
@@ -56,94 +71,82 @@ func decodeThumb(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
 }
 
-// parseAssertion reads a client assertion's header and claims. Nothing is
-// trusted until verify succeeds.
+// parseAssertion reads a client assertion's header and claims. Nothing in
+// it is trusted until verify succeeds.
 func parseAssertion(raw string) (*parsedAssertion, error) {
-	if len(raw) > 16<<10 {
+	if len(raw) > maxAssertionBytes {
 		return nil, errBadAssertion
 	}
-	sig, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256})
+	sig, err := jose.ParseSignedCompact(raw, assertionAlgorithms)
 	if err != nil || len(sig.Signatures) != 1 {
 		return nil, errBadAssertion
 	}
 	h := sig.Signatures[0].Protected
 	var thumb []byte
+	want := 0
 	if v, ok := h.ExtraHeaders["x5t#S256"].(string); ok {
-		thumb, err = decodeThumb(v)
+		want = 32
+		thumb, err = decodeThumbprint(v)
 	} else if v, ok := h.ExtraHeaders["x5t"].(string); ok {
-		thumb, err = decodeThumb(v)
-	} else {
-		err = errBadAssertion
+		want = 20
+		thumb, err = decodeThumbprint(v)
 	}
-	if err != nil || (len(thumb) != 20 && len(thumb) != 32) {
+	if want == 0 || err != nil || len(thumb) != want {
 		return nil, errBadAssertion
 	}
 	var c assertionClaims
 	if err := json.Unmarshal(sig.UnsafePayloadWithoutVerification(), &c); err != nil {
 		return nil, errBadAssertion
 	}
-	if c.Issuer == "" || c.Issuer != c.Subject || c.JTI == "" || c.Expiry == nil {
+	if c.Issuer == "" || c.Issuer != c.Subject || c.JTI == "" || len(c.JTI) > 256 || c.Expiry == nil {
 		return nil, errBadAssertion
 	}
-	return &parsedAssertion{sig: sig, thumb: thumb, claims: c, clientID: c.Issuer}, nil
+	return &parsedAssertion{sig: sig, thumbprint: thumb, claims: c}, nil
 }
 
-// verify checks the signature with the registered certificate's key and
-// the claims: audience is one of this tenant's token endpoints, times are
-// valid, and the jti has not been seen.
+// verify checks the signature with the registered certificate's key, then
+// the claims: the audience is one of this tenant's token endpoints, the
+// times are valid, and the jti has not been used. Claim problems are told
+// only once the signature has proved the caller holds the key.
 func (a *parsedAssertion) verify(pub *rsa.PublicKey, validAudience func(string) bool, now time.Time, replay *jtiCache) error {
+	if pub == nil {
+		return invalidClient(700027, "The certificate used to sign the client assertion is not registered on the application, or the signature is not valid.")
+	}
 	if _, err := a.sig.Verify(pub); err != nil {
-		return errBadAssertion
+		return invalidClient(700027, "The certificate used to sign the client assertion is not registered on the application, or the signature is not valid.")
 	}
 	okAud := false
 	for _, aud := range a.claims.audiences() {
 		okAud = okAud || validAudience(aud)
 	}
 	if !okAud {
-		return errors.New("oidc: client assertion audience is not this token endpoint")
+		return invalidClient(700027, "The client assertion's audience (aud) must be this tenant's token endpoint URL.")
 	}
 	t := float64(now.Unix())
-	const skew = 300
-	if *a.claims.Expiry < t-skew {
-		return errors.New("oidc: client assertion has expired")
+	skew := assertionSkew.Seconds()
+	switch {
+	case *a.claims.Expiry < t-skew:
+		return invalidClient(700024, "The client assertion has expired.")
+	case a.claims.NotBef != nil && *a.claims.NotBef > t+skew:
+		return invalidClient(700024, "The client assertion is not yet valid (nbf).")
+	case a.claims.IssuedAt != nil && *a.claims.IssuedAt > t+skew:
+		return invalidClient(700024, "The client assertion was issued in the future (iat).")
+	case *a.claims.Expiry > t+maxAssertionLifetime.Seconds():
+		return invalidClient(700024, "The client assertion expires too far in the future.")
 	}
-	if a.claims.NotBef != nil && *a.claims.NotBef > t+skew {
-		return errors.New("oidc: client assertion is not yet valid")
-	}
-	if *a.claims.Expiry > t+24*3600 {
-		return errors.New("oidc: client assertion lifetime is too long")
-	}
-	exp := time.Unix(int64(math.Ceil(*a.claims.Expiry)), 0).Add(skew * time.Second)
-	if !replay.add(a.clientID+"|"+a.claims.JTI, exp, now) {
-		return errors.New("oidc: client assertion was already used")
+	exp := time.Unix(int64(math.Ceil(*a.claims.Expiry)), 0).Add(assertionSkew)
+	if !replay.add(a.claims.Issuer+"|"+a.claims.JTI, exp, now) {
+		return invalidClient(700027, "The client assertion has already been used (jti).")
 	}
 	return nil
 }
 
-// tokenEndpointAudience reports whether aud names a token endpoint of
-// tenant on one of our hosts.
-func tokenEndpointAudience(tenantIDs []string) func(string) bool {
-	return func(aud string) bool {
-		u, err := url.Parse(aud)
-		if err != nil || u.Scheme != "https" {
-			return false
-		}
-		p := strings.TrimSuffix(u.Path, "/")
-		for _, t := range tenantIDs {
-			for _, suffix := range []string{"/oauth2/v2.0/token", "/oauth2/token"} {
-				if strings.EqualFold(p, "/"+t+suffix) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-}
-
-// jtiCache remembers assertion ids until they expire, to refuse replays.
+// jtiCache remembers client assertion ids until the assertions expire, to
+// refuse replays. Only assertions whose signature verified are recorded.
 type jtiCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	sweepAt int // size at which expired ids are swept out
 }
 
 func (c *jtiCache) add(key string, exp, now time.Time) bool {
@@ -152,15 +155,16 @@ func (c *jtiCache) add(key string, exp, now time.Time) bool {
 	if c.seen == nil {
 		c.seen = make(map[string]time.Time)
 	}
-	if len(c.seen) > 10_000 {
+	if e, ok := c.seen[key]; ok && !now.After(e) {
+		return false
+	}
+	if len(c.seen) >= max(c.sweepAt, 10_000) {
 		for k, e := range c.seen {
 			if now.After(e) {
 				delete(c.seen, k)
 			}
 		}
-	}
-	if e, ok := c.seen[key]; ok && !now.After(e) {
-		return false
+		c.sweepAt = 2 * len(c.seen) // amortised: sweep again only after doubling
 	}
 	c.seen[key] = exp
 	return true

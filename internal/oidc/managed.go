@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -10,7 +12,10 @@ import (
 	"github.com/cofferkms/coffer/internal/directory"
 )
 
-func selector(r *http.Request) directory.ManagedIdentitySelector {
+// selectorOf reads the user-assigned identity selectors both protocols
+// use: client_id, object_id (or principal_id), and mi_res_id (App
+// Service) or msi_res_id (IMDS).
+func selectorOf(r *http.Request) directory.ManagedIdentitySelector {
 	q := r.URL.Query()
 	sel := directory.ManagedIdentitySelector{ClientID: q.Get("client_id"), ObjectID: q.Get("object_id"), ResourceID: q.Get("mi_res_id")}
 	if sel.ObjectID == "" {
@@ -22,84 +27,127 @@ func selector(r *http.Request) directory.ManagedIdentitySelector {
 	return sel
 }
 
+// managedResource reads the resource query parameter both protocols
+// require (MSAL passes a scope's resource, sometimes still with
+// "/.default").
+func managedResource(r *http.Request) (requested, audience string, err error) {
+	q := r.URL.Query()
+	if q.Get("api-version") == "" {
+		return "", "", badRequest(0, "Required query variable 'api-version' is missing.")
+	}
+	res := strings.TrimSuffix(q.Get("resource"), "/.default")
+	if res == "" {
+		return "", "", badRequest(0, "Required query variable 'resource' is missing.")
+	}
+	return resourceOf("", res)
+}
+
 // appServiceToken serves App Service's managed-identity protocol
-// (IDENTITY_ENDPOINT + IDENTITY_HEADER, api-version 2019-08-01), which every
-// Azure SDK's DefaultAzureCredential picks up from the environment.
-func (i *Issuer) appServiceToken(w http.ResponseWriter, r *http.Request) {
+// (IDENTITY_ENDPOINT + IDENTITY_HEADER, api-version 2019-08-01), which
+// DefaultAzureCredential in every Azure SDK picks up from the environment.
+func (i *Issuer) appServiceToken(w http.ResponseWriter, r *http.Request) error {
+	requested, audience, err := managedResource(r)
+	if err != nil {
+		return err
+	}
+	p, credID, err := i.managedIdentityByHeader(r)
+	if err != nil {
+		return err
+	}
+	return i.managedToken(w, r, p, credID, requested, audience, false)
+}
+
+// imdsToken serves the Azure Instance Metadata Service's token protocol.
+// Like IMDS, it needs "Metadata: true" (which a browser-driven or
+// proxied request cannot forge) and refuses forwarded requests. The
+// identity is the one X-IDENTITY-HEADER names if the caller sends it;
+// otherwise, as on a VM, the configured resource's, for loopback callers.
+func (i *Issuer) imdsToken(w http.ResponseWriter, r *http.Request) error {
+	switch {
+	case !strings.EqualFold(r.Header.Get("Metadata"), "true"):
+		return badRequest(0, "Required metadata header not specified")
+	case r.Header.Get("X-Forwarded-For") != "":
+		return badRequest(0, "Request with X-Forwarded-For header is not allowed")
+	}
+	requested, audience, err := managedResource(r)
+	if err != nil {
+		return err
+	}
+	var (
+		p      *directory.Principal
+		credID string
+	)
+	switch {
+	case r.Header.Get("X-IDENTITY-HEADER") != "":
+		p, credID, err = i.managedIdentityByHeader(r)
+	case i.cfg.IMDSResource == "":
+		return badRequest(0, "Identity not found")
+	case !isLoopback(r):
+		return &oauthError{status: http.StatusForbidden, code: "invalid_request", desc: "The instance metadata endpoint answers only callers on this machine."}
+	default:
+		if p, credID, err = i.cfg.Directory.IdentityForResource(i.cfg.IMDSResource, selectorOf(r)); err != nil {
+			err = i.managedError(err)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return i.managedToken(w, r, p, credID, requested, audience, true)
+}
+
+func isLoopback(r *http.Request) bool {
+	ip := net.ParseIP(clientIP(r))
+	return ip != nil && ip.IsLoopback()
+}
+
+// managedIdentityByHeader authenticates X-IDENTITY-HEADER, rate limiting
+// failures per source address.
+func (i *Issuer) managedIdentityByHeader(r *http.Request) (*directory.Principal, string, error) {
 	header := r.Header.Get("X-IDENTITY-HEADER")
 	if header == "" {
-		oauthError(w, http.StatusUnauthorized, "invalid_request", 0, "The X-IDENTITY-HEADER header is required.")
-		return
-	}
-	resource := r.URL.Query().Get("resource")
-	if resource == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 0, "The resource query parameter is required.")
-		return
+		return nil, "", &oauthError{status: http.StatusUnauthorized, code: "invalid_request", desc: "The X-IDENTITY-HEADER header is required."}
 	}
 	ipKey := "ip:" + clientIP(r)
-	if blocked, _ := i.limiter.Blocked(ipKey); blocked {
-		oauthError(w, http.StatusTooManyRequests, "temporarily_unavailable", 0, "Too many failed requests; try again later.")
-		return
+	if wait, blocked := i.limiter.blocked(ipKey); blocked {
+		return nil, "", &oauthError{status: http.StatusTooManyRequests, code: "temporarily_unavailable", retryAfter: wait,
+			desc: "Too many failed requests from this address; try again later."}
 	}
-	p, credID, err := i.cfg.Directory.AuthenticateManagedIdentity(header, selector(r))
+	p, credID, err := i.cfg.Directory.AuthenticateManagedIdentity(header, selectorOf(r))
 	if err != nil {
-		i.limiter.Fail(ipKey)
+		i.limiter.fail(ipKey)
 		i.log.Info("managed identity token refused", slog.String("reason", err.Error()))
-		if strings.Contains(err.Error(), "no managed identity") {
-			oauthError(w, http.StatusBadRequest, "invalid_request", 0, "No managed identity matches the request.")
-			return
-		}
-		oauthError(w, http.StatusUnauthorized, "invalid_request", 0, "The X-IDENTITY-HEADER is not valid.")
-		return
+		return nil, "", i.managedError(err)
 	}
-	i.identityToken(w, r, p, credID, strings.TrimSuffix(resource, "/.default"), false)
+	return p, credID, nil
 }
 
-// imdsToken serves the Azure Instance Metadata Service's token protocol
-// for the configured resource. Like IMDS, it has no secret: it answers only
-// callers on this machine (loopback), and only when configured.
-func (i *Issuer) imdsToken(w http.ResponseWriter, r *http.Request) {
-	if i.cfg.IMDSResource == "" {
-		oauthError(w, http.StatusNotFound, "not_found", 0, "The instance metadata identity endpoint is not enabled on this server.")
-		return
+func (i *Issuer) managedError(err error) error {
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return badRequest(0, "Identity not found")
+	case errors.Is(err, directory.ErrDisabled):
+		return badRequest(0, "The managed identity is disabled.")
 	}
-	if ip := net.ParseIP(clientIP(r)); ip == nil || !ip.IsLoopback() {
-		oauthError(w, http.StatusForbidden, "invalid_request", 0, "The instance metadata identity endpoint answers only local callers.")
-		return
-	}
-	if !strings.EqualFold(r.Header.Get("Metadata"), "true") {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 0, "Required metadata header not specified")
-		return
-	}
-	resource := r.URL.Query().Get("resource")
-	if resource == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 0, "The resource query parameter is required.")
-		return
-	}
-	p, credID, err := i.cfg.Directory.IdentityForResource(i.cfg.IMDSResource, selector(r))
-	if err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", 0, "Identity not found")
-		return
-	}
-	i.identityToken(w, r, p, credID, strings.TrimSuffix(resource, "/.default"), true)
+	return &oauthError{status: http.StatusUnauthorized, code: "invalid_request", desc: "The X-IDENTITY-HEADER is not valid."}
 }
 
-func (i *Issuer) identityToken(w http.ResponseWriter, r *http.Request, p *directory.Principal, credID, resource string, imds bool) {
-	tok, exp, err := i.mint(mintRequest{host: r.Host, tenantID: p.TenantID, v1: true, audience: resource, principal: p, credID: credID,
-		groups: i.cfg.Directory.TransitiveGroups(p.ObjectID)})
+// managedToken issues a v1 token, as Azure's managed-identity endpoints
+// do, in the shape of the protocol that asked (numbers as strings).
+func (i *Issuer) managedToken(w http.ResponseWriter, r *http.Request, p *directory.Principal, credID, requested, audience string, imds bool) error {
+	tok, err := i.mint(r.Context(), mintRequest{host: r.Host, tenantID: p.TenantID, v1: true, audience: audience,
+		principal: p, credID: credID, appID: p.AppID})
 	if err != nil {
-		oauthError(w, http.StatusInternalServerError, "server_error", 0, "The token could not be issued.")
-		return
+		return fmt.Errorf("minting a managed identity token: %w", err)
 	}
-	now := i.cfg.Now()
 	resp := map[string]any{
-		"access_token": tok, "expires_on": strconv.FormatInt(exp.Unix(), 10), "resource": resource,
+		"access_token": tok.raw, "expires_on": strconv.FormatInt(tok.expires.Unix(), 10), "resource": requested,
 		"token_type": "Bearer", "client_id": p.AppID,
 	}
 	if imds {
-		secs := strconv.FormatInt(int64(exp.Sub(now).Seconds()), 10)
+		secs := strconv.FormatInt(tok.lifetime, 10)
 		resp["expires_in"], resp["ext_expires_in"] = secs, secs
-		resp["not_before"] = strconv.FormatInt(now.Unix(), 10)
+		resp["not_before"] = strconv.FormatInt(tok.notBefore.Unix(), 10)
+		resp["refresh_token"] = ""
 	}
-	writeJSON(w, http.StatusOK, resp)
+	return writeJSON(w, http.StatusOK, resp)
 }

@@ -5,11 +5,15 @@ import (
 	"time"
 )
 
-// failureLimiter counts failed authentications per key (a client id or a
-// source address) in token buckets: each failure takes a token, tokens come
-// back at a steady rate, and a key with an empty bucket is refused until
-// one returns. Successes take nothing, so a legitimate caller is never
-// slowed by its own traffic.
+// maxLimiterKeys bounds the limiter's memory; beyond it, keys whose
+// buckets have refilled (which carry no state) are forgotten.
+const maxLimiterKeys = 100_000
+
+// failureLimiter counts failed authentications per key (a client id, a
+// user name or a source address) in token buckets: each failure takes a
+// token, tokens come back at a steady rate, and a key with an empty bucket
+// is refused until one returns. Successes take nothing, so a caller with
+// valid credentials is never slowed by its own traffic.
 type failureLimiter struct {
 	burst  float64
 	refill time.Duration // time for one token to come back
@@ -28,6 +32,9 @@ func newFailureLimiter(burst int, refill time.Duration, now func() time.Time) *f
 	return &failureLimiter{burst: float64(burst), refill: refill, now: now, buckets: make(map[string]*bucket)}
 }
 
+func (l *failureLimiter) disabled() bool { return l.burst <= 0 }
+
+// level brings key's bucket up to date; an absent key has a full bucket.
 func (l *failureLimiter) level(key string, now time.Time) *bucket {
 	b := l.buckets[key]
 	if b == nil {
@@ -38,36 +45,40 @@ func (l *failureLimiter) level(key string, now time.Time) *bucket {
 	return b
 }
 
-// Blocked reports whether key is out of tokens, and when to retry.
-func (l *failureLimiter) Blocked(key string) (bool, time.Duration) {
-	if l == nil || l.burst <= 0 {
-		return false, 0
+// blocked reports whether any key is out of tokens, and how long until
+// all of them have one again.
+func (l *failureLimiter) blocked(keys ...string) (time.Duration, bool) {
+	if l.disabled() {
+		return 0, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.level(key, now)
-	if b.tokens >= 1 {
-		return false, 0
+	var wait time.Duration
+	for _, k := range keys {
+		if b := l.level(k, now); b.tokens < 1 {
+			wait = max(wait, time.Duration((1-b.tokens)*float64(l.refill)))
+		}
 	}
-	return true, time.Duration((1 - b.tokens) * float64(l.refill))
+	return wait, wait > 0
 }
 
-// Fail records a failure for key.
-func (l *failureLimiter) Fail(key string) {
-	if l == nil || l.burst <= 0 {
+// fail records a failure against every key.
+func (l *failureLimiter) fail(keys ...string) {
+	if l.disabled() {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.level(key, now)
-	b.tokens = max(0, b.tokens-1)
-	l.buckets[key] = b
-	if len(l.buckets) > 100_000 {
-		// Forget keys whose buckets have refilled; they carry no state.
-		for k, v := range l.buckets {
-			if l.level(k, now).tokens >= l.burst || v == nil {
+	for _, k := range keys {
+		b := l.level(k, now)
+		b.tokens = max(0, b.tokens-1)
+		l.buckets[k] = b
+	}
+	if len(l.buckets) > maxLimiterKeys {
+		for k := range l.buckets {
+			if l.level(k, now).tokens >= l.burst {
 				delete(l.buckets, k)
 			}
 		}

@@ -14,110 +14,90 @@ import (
 	"time"
 
 	"github.com/cofferkms/coffer/internal/directory"
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // ErrInvalidToken is returned for every rejected token, wrapped with a
-// reason safe to log (never the token).
+// reason that is safe to log (it never contains the token).
 var ErrInvalidToken = errors.New("oidc: invalid token")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
 }
 
-// leeway absorbs clock skew between issuer and verifier.
-const leeway = 30 * time.Second
+const (
+	// leeway absorbs clock skew between issuer and verifier.
+	leeway = 30 * time.Second
+	// maxTokenBytes bounds what Verify reads; Entra tokens with 200
+	// groups stay well below it.
+	maxTokenBytes = 32 << 10
+)
 
 // Identity is a verified caller.
 type Identity struct {
 	TenantID, ObjectID, AppID, UPN, Name string
-	Kind                                 string // app, user, managedIdentity, or external
-	Groups                               []string
-	GlobalAdmin                          bool
-	Issuer                               string
-	External                             bool
-	Expires                              time.Time
-	TokenID                              string
-}
-
-// ExternalIssuer is an identity provider the data plane trusts.
-type ExternalIssuer struct {
-	// Issuer is the iss value, e.g. https://login.microsoftonline.com/<tenant>/v2.0.
-	Issuer string `json:"issuer"`
-	// Audiences the tokens must carry (one of); empty means the data-plane
-	// audiences.
-	Audiences []string `json:"audiences,omitempty"`
-	// Algorithms are the accepted signing algorithms (default RS256).
-	Algorithms []string `json:"algorithms,omitempty"`
-	// TenantID, when set, must equal the token's tid.
-	TenantID string `json:"tenantId,omitempty"`
-	// ObjectIDClaim names the principal id claim (default oid, then sub).
-	ObjectIDClaim string `json:"objectIdClaim,omitempty"`
-	// GroupsClaim names the groups claim (default groups).
-	GroupsClaim string `json:"groupsClaim,omitempty"`
-	// JWKSURL skips discovery and reads keys from this URL.
-	JWKSURL string `json:"jwksUrl,omitempty"`
+	// Kind is KindApp, KindUser or KindManagedIdentity for our own
+	// tokens; for external ones KindApp or KindUser as far as the token
+	// tells (or KindExternal).
+	Kind string
+	// Groups are the transitive group object ids. For our tokens they are
+	// resolved from the directory (so group overage costs nothing). The
+	// slice is shared: do not modify it.
+	Groups      []string
+	GlobalAdmin bool
+	Issuer      string
+	External    bool
+	Expires     time.Time
+	TokenID     string
 }
 
 // VerifierConfig carries the verifier's dependencies.
 type VerifierConfig struct {
-	Issuer    *Issuer
+	// Issuer is our own issuer; the verifier shares its signing keys.
+	Issuer *Issuer
+	// Directory answers liveness and group questions; nil means the
+	// issuer's.
 	Directory *directory.Directory
-	// Audiences are the data plane's accepted token audiences.
+	// Audiences are the data plane's accepted token audiences (one of).
 	Audiences []string
 	// OwnHost reports whether a host (from a token's iss) is one this
 	// server's issuer answers on.
-	OwnHost  func(host string) bool
+	OwnHost func(host string) bool
+	// External are trusted external issuers; see SetExternalIssuers.
 	External []ExternalIssuer
-	// HTTPClient fetches external issuers' discovery documents and keys.
+	// HTTPClient fetches external issuers' discovery documents and keys
+	// (default http.DefaultClient).
 	HTTPClient *http.Client
 	// CacheSize bounds the verified-token cache (default 100,000).
 	CacheSize int
 	Now       func() time.Time
 }
 
-// Verifier checks bearer tokens. It is safe for concurrent use.
+// Verifier checks bearer tokens: ours and trusted external issuers'. It is
+// safe for concurrent use.
 type Verifier struct {
-	cfg      VerifierConfig
-	external atomic.Pointer[map[string]*externalState]
+	cfg       VerifierConfig
+	dir       *directory.Directory
+	audiences []string
+	cache     tokenCache
 
-	cacheMu sync.RWMutex
-	cache   map[[32]byte]*cacheEntry
+	extMu   sync.Mutex // serialises changes to issuers
+	issuers atomic.Pointer[issuerSet]
 
-	// signatureChecks counts cryptographic verifications (see SignatureChecks).
+	// signatureChecks counts cryptographic verifications.
 	signatureChecks atomic.Int64
-}
-
-// SignatureChecks returns how many tokens have had their signatures
-// verified. A token seen before is served from the cache, so this grows
-// with distinct tokens, not with requests.
-func (v *Verifier) SignatureChecks() int64 { return v.signatureChecks.Load() }
-
-type cacheEntry struct {
-	expires   time.Time
-	issuerKey string // "" for our own tokens
-	credID    string
-	ident     atomic.Pointer[Identity]
-	gen       atomic.Uint64
-}
-
-type externalState struct {
-	cfg      ExternalIssuer
-	mu       sync.Mutex
-	verifier *gooidc.IDTokenVerifier
 }
 
 // NewVerifier builds a verifier.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	if cfg.Issuer == nil || cfg.Directory == nil || len(cfg.Audiences) == 0 {
-		return nil, errors.New("oidc: VerifierConfig needs Issuer, Directory and Audiences")
+	if cfg.Issuer == nil || len(cfg.Audiences) == 0 || cfg.OwnHost == nil {
+		return nil, errors.New("oidc: VerifierConfig needs Issuer, Audiences and OwnHost")
 	}
-	if cfg.OwnHost == nil {
-		return nil, errors.New("oidc: VerifierConfig.OwnHost is required")
+	if cfg.Directory == nil {
+		cfg.Directory = cfg.Issuer.cfg.Directory
 	}
-	if cfg.CacheSize == 0 {
+	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 100_000
 	}
 	if cfg.Now == nil {
@@ -126,104 +106,129 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
-	v := &Verifier{cfg: cfg, cache: make(map[[32]byte]*cacheEntry)}
-	v.SetExternalIssuers(cfg.External)
+	v := &Verifier{cfg: cfg, dir: cfg.Directory, cache: tokenCache{max: cfg.CacheSize, m: make(map[[32]byte]*cacheEntry)}}
+	for _, a := range cfg.Audiences {
+		v.audiences = append(v.audiences, trimSlash(a))
+	}
+	v.issuers.Store(&issuerSet{byIssuer: map[string]*externalIssuer{}, algs: []jose.SignatureAlgorithm{jose.RS256}})
+	if err := v.SetExternalIssuers(cfg.External); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
-// SetExternalIssuers replaces the trusted external issuers. Cached tokens of
-// issuers no longer trusted are dropped at once.
-func (v *Verifier) SetExternalIssuers(list []ExternalIssuer) {
-	m := make(map[string]*externalState, len(list))
-	for _, e := range list {
-		m[trimSlash(e.Issuer)] = &externalState{cfg: e}
-	}
-	v.external.Store(&m)
-	v.cacheMu.Lock()
-	for k, e := range v.cache {
-		if _, ok := m[e.issuerKey]; e.issuerKey != "" && !ok {
-			delete(v.cache, k)
-		}
-	}
-	v.cacheMu.Unlock()
+// SignatureChecks returns how many tokens have had their signature
+// verified. A token seen before is served from the cache, so this grows
+// with distinct tokens, not with requests.
+func (v *Verifier) SignatureChecks() int64 { return v.signatureChecks.Load() }
+
+// cacheEntry is a verified token. ident is replaced (never modified) when
+// the directory changes.
+type cacheEntry struct {
+	expires time.Time
+	ext     *externalIssuer // nil for our own tokens
+	credID  string
+	ident   atomic.Pointer[Identity]
+	gen     atomic.Uint64 // directory generation ident's groups were resolved at
 }
 
-// Verify checks a bearer token and returns the caller. A token seen before
-// is not verified cryptographically again, but the principal's liveness and
-// groups are checked on every call.
+// Verify checks a bearer token and returns the caller. A token is verified
+// cryptographically once and then cached (by its SHA-256) until it
+// expires; every call still checks, in memory, that the principal is
+// enabled and its credential valid, and re-resolves groups when the
+// directory has changed.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
-	if len(raw) > 16<<10 {
-		return nil, invalid("token too large")
+	if raw == "" || len(raw) > maxTokenBytes {
+		return nil, invalid("token is empty or too large")
 	}
-	key := sha256.Sum256([]byte(raw))
 	now := v.cfg.Now()
-	v.cacheMu.RLock()
-	e := v.cache[key]
-	v.cacheMu.RUnlock()
-	if e != nil {
-		if now.After(e.expires.Add(leeway)) {
-			v.cacheMu.Lock()
-			delete(v.cache, key)
-			v.cacheMu.Unlock()
-			return nil, invalid("token has expired")
+	key := sha256.Sum256([]byte(raw))
+	e := v.cache.get(key)
+	if e == nil {
+		var err error
+		if e, err = v.verifyFresh(ctx, raw, now); err != nil {
+			return nil, err
 		}
-		if e.issuerKey != "" {
-			if _, ok := (*v.external.Load())[e.issuerKey]; !ok {
-				return nil, invalid("issuer %s is no longer trusted", e.issuerKey)
-			}
-			return e.ident.Load(), nil
+		v.cache.put(key, e, now)
+	}
+	if now.After(e.expires.Add(leeway)) {
+		v.cache.drop(key)
+		return nil, invalid("token has expired")
+	}
+	if e.ext != nil {
+		if v.issuers.Load().byIssuer[e.ext.key] != e.ext {
+			v.cache.drop(key)
+			return nil, invalid("issuer %s is no longer trusted", truncate(e.ext.key, 128))
 		}
-		return v.live(e)
-	}
-	e, err := v.verifyFresh(ctx, raw, now)
-	if err != nil {
-		return nil, err
-	}
-	v.cacheMu.Lock()
-	if len(v.cache) >= v.cfg.CacheSize {
-		for k, old := range v.cache {
-			if now.After(old.expires) || len(v.cache) >= v.cfg.CacheSize {
-				delete(v.cache, k)
-			}
-			if len(v.cache) < v.cfg.CacheSize*3/4 {
-				break
-			}
-		}
-	}
-	v.cache[key] = e
-	v.cacheMu.Unlock()
-	if e.issuerKey != "" {
-		return e.ident.Load(), nil
+		id := *e.ident.Load()
+		return &id, nil
 	}
 	return v.live(e)
 }
 
-// live applies the per-request directory checks to a cached own token.
+// live applies the per-request directory checks to one of our tokens.
 func (v *Verifier) live(e *cacheEntry) (*Identity, error) {
 	id := e.ident.Load()
-	if err := v.cfg.Directory.Live(id.ObjectID, e.credID); err != nil {
+	if err := v.dir.Live(id.ObjectID, e.credID); err != nil {
 		return nil, invalid("principal %s: %v", id.ObjectID, err)
 	}
-	dir := v.cfg.Directory
-	if gen := dir.Generation(); e.gen.Load() != gen {
+	if gen := v.dir.Generation(); e.gen.Load() != gen {
 		// The directory changed: group memberships and roles may have too.
 		n := *id
-		n.Groups = dir.TransitiveGroups(id.ObjectID)
-		if p, ok := dir.Get(id.ObjectID); ok {
+		n.Groups = v.dir.TransitiveGroups(id.ObjectID)
+		if p, ok := v.dir.Get(id.ObjectID); ok {
 			n.GlobalAdmin = p.IsGlobalAdmin()
 		}
 		e.ident.Store(&n)
 		e.gen.Store(gen)
 		id = &n
 	}
-	return id, nil
+	out := *id
+	return &out, nil
 }
 
-// peekIssuer reads iss without trusting it, to choose how to verify.
-func peekIssuer(raw string) (string, error) {
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA})
+// verifyFresh verifies a token not in the cache.
+func (v *Verifier) verifyFresh(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
+	set := v.issuers.Load()
+	iss, err := peekIssuer(raw, set.algs)
 	if err != nil {
-		return "", invalid("not a signed JWT with an accepted algorithm")
+		return nil, err
+	}
+	if ext, ok := set.byIssuer[trimSlash(iss)]; ok {
+		return v.verifyExternal(ctx, ext, raw)
+	}
+	c, err := verifyOwnToken(ctx, v.cfg.Issuer.keys, raw, now, &v.signatureChecks)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkOwnIssuer(c); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(v.audiences, trimSlash(c.Audience)) {
+		return nil, invalid("audience %q is not accepted here", truncate(c.Audience, 128))
+	}
+	kind := c.Kind
+	if kind == "" {
+		kind = c.IDType
+	}
+	appID := c.AppID
+	if appID == "" {
+		appID = c.AZP
+	}
+	e := &cacheEntry{expires: c.Expiry.Time(), credID: c.CredentialID}
+	e.ident.Store(&Identity{TenantID: c.TenantID, ObjectID: c.ObjectID, AppID: appID, UPN: c.UPN, Name: c.Name, Kind: kind,
+		Issuer: c.Issuer, Expires: c.Expiry.Time(), TokenID: c.UTI})
+	e.gen.Store(^uint64(0)) // resolve groups and roles from the directory on first use
+	return e, nil
+}
+
+// peekIssuer reads iss without trusting it, to choose how to verify. Only
+// algorithms some trusted issuer signs with parse, so "none" and HMAC
+// tokens are refused before any key is chosen.
+func peekIssuer(raw string, algs []jose.SignatureAlgorithm) (string, error) {
+	tok, err := jwt.ParseSigned(raw, algs)
+	if err != nil {
+		return "", invalid("not a compact JWS signed with an accepted algorithm")
 	}
 	var c struct {
 		Issuer string `json:"iss"`
@@ -234,63 +239,10 @@ func peekIssuer(raw string) (string, error) {
 	return c.Issuer, nil
 }
 
-func (v *Verifier) verifyFresh(ctx context.Context, raw string, now time.Time) (*cacheEntry, error) {
-	iss, err := peekIssuer(raw)
-	if err != nil {
-		return nil, err
-	}
-	if st, ok := (*v.external.Load())[trimSlash(iss)]; ok {
-		return v.verifyExternal(ctx, st, raw)
-	}
-	c, err := v.cfg.Issuer.verifyOwnAt(raw, now, &v.signatureChecks)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.checkOwnIssuer(c); err != nil {
-		return nil, err
-	}
-	if !slices.Contains(v.cfg.Audiences, trimSlash(c.Audience)) {
-		return nil, invalid("audience %q is not accepted here", truncate(c.Audience, 128))
-	}
-	e := &cacheEntry{expires: c.Expiry.Time(), credID: c.CredentialID}
-	kind := c.Kind
-	if kind == "" {
-		kind = c.IDType
-	}
-	appID := c.AppID
-	if appID == "" {
-		appID = c.AZP
-	}
-	e.ident.Store(&Identity{TenantID: c.TenantID, ObjectID: c.ObjectID, AppID: appID, UPN: c.UPN, Name: c.Name, Kind: kind,
-		Issuer: c.Issuer, Expires: c.Expiry.Time(), TokenID: c.UTI,
-		GlobalAdmin: slices.Contains(c.WIDs, directory.GlobalAdministratorTemplateID)})
-	e.gen.Store(^uint64(0)) // force group resolution on first use
-	return e, nil
-}
-
-// checkOwnIssuer requires iss to be https://<one of our hosts>/<tid>/ or
-// .../<tid>/v2.0, naming the token's own tenant.
-func (v *Verifier) checkOwnIssuer(c *Claims) error {
-	u, err := url.Parse(c.Issuer)
-	if err != nil || u.Scheme != "https" || !v.cfg.OwnHost(u.Host) {
-		return invalid("issuer %q is not trusted", truncate(c.Issuer, 128))
-	}
-	p := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/v2.0")
-	if p != "/"+c.TenantID {
-		return invalid("issuer %q does not name the token's tenant", truncate(c.Issuer, 128))
-	}
-	if _, ok := v.cfg.Directory.Tenant(c.TenantID); !ok {
-		return invalid("tenant %s does not exist", truncate(c.TenantID, 64))
-	}
-	return nil
-}
-
-// verifyOwn checks a token of ours (signature and lifetime only).
-func (i *Issuer) verifyOwn(raw string) (*Claims, error) {
-	return i.verifyOwnAt(raw, i.cfg.Now(), nil)
-}
-
-func (i *Issuer) verifyOwnAt(raw string, now time.Time, counter *atomic.Int64) (*Claims, error) {
+// verifyOwnToken checks a token of ours: an RS256 signature by a published
+// key, its lifetime, and the claims every token of ours has. Issuer host
+// and audience are the caller's to check.
+func verifyOwnToken(ctx context.Context, ks *KeySet, raw string, now time.Time, checks *atomic.Int64) (*claims, error) {
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return nil, invalid("not an RS256-signed JWT")
@@ -298,103 +250,92 @@ func (i *Issuer) verifyOwnAt(raw string, now time.Time, counter *atomic.Int64) (
 	if len(tok.Headers) != 1 {
 		return nil, invalid("token must have one signature")
 	}
-	pub, ok := i.keys.publicKey(tok.Headers[0].KeyID)
+	pub, ok := ks.publicKey(ctx, tok.Headers[0].KeyID)
 	if !ok {
 		return nil, invalid("unknown signing key %q", truncate(tok.Headers[0].KeyID, 64))
 	}
-	if counter != nil {
-		counter.Add(1)
+	if checks != nil {
+		checks.Add(1)
 	}
-	var c Claims
+	var c claims
 	if err := tok.Claims(pub, &c); err != nil {
-		return nil, invalid("signature does not verify")
+		return nil, invalid("signature does not verify or claims are malformed")
 	}
 	switch {
 	case c.Expiry == nil || now.After(c.Expiry.Time().Add(leeway)):
 		return nil, invalid("token has expired")
 	case c.NotBefore != nil && now.Add(leeway).Before(c.NotBefore.Time()):
 		return nil, invalid("token is not yet valid")
-	case c.ObjectID == "" || c.TenantID == "":
-		return nil, invalid("token lacks oid or tid")
+	case c.ObjectID == "" || c.TenantID == "" || c.CredentialID == "":
+		return nil, invalid("token lacks oid, tid or its credential binding")
 	}
 	return &c, nil
 }
 
-func (v *Verifier) verifyExternal(ctx context.Context, st *externalState, raw string) (*cacheEntry, error) {
-	st.mu.Lock()
-	if st.verifier == nil {
-		algs := st.cfg.Algorithms
-		if len(algs) == 0 {
-			algs = []string{"RS256"}
-		}
-		cctx := gooidc.ClientContext(context.WithoutCancel(ctx), v.cfg.HTTPClient)
-		oc := &gooidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs, Now: v.cfg.Now}
-		if st.cfg.JWKSURL != "" {
-			st.verifier = gooidc.NewVerifier(st.cfg.Issuer, gooidc.NewRemoteKeySet(cctx, st.cfg.JWKSURL), oc)
-		} else {
-			prov, err := gooidc.NewProvider(cctx, st.cfg.Issuer)
-			if err != nil {
-				st.mu.Unlock()
-				return nil, invalid("issuer %s is unreachable: %v", st.cfg.Issuer, err)
-			}
-			st.verifier = prov.Verifier(oc)
-		}
+// checkOwnIssuer requires iss to be https://<one of our hosts>/<tid>/ or
+// .../<tid>/v2.0, naming the token's own tenant, and the tenant to exist.
+func (v *Verifier) checkOwnIssuer(c *claims) error {
+	u, err := url.Parse(c.Issuer)
+	if err != nil || u.Scheme != "https" || !v.cfg.OwnHost(u.Host) {
+		return invalid("issuer %q is not trusted", truncate(c.Issuer, 128))
 	}
-	ver := st.verifier
-	st.mu.Unlock()
-	v.signatureChecks.Add(1)
-	tok, err := ver.Verify(ctx, raw)
-	if err != nil {
-		return nil, invalid("external token: %v", err)
+	if p := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/v2.0"); p != "/"+c.TenantID {
+		return invalid("issuer %q does not name the token's tenant", truncate(c.Issuer, 128))
 	}
-	var claims map[string]any
-	if err := tok.Claims(&claims); err != nil {
-		return nil, invalid("external token claims: %v", err)
+	if _, ok := v.dir.Tenant(c.TenantID); !ok {
+		return invalid("tenant %s does not exist", truncate(c.TenantID, 64))
 	}
-	auds := st.cfg.Audiences
-	if len(auds) == 0 {
-		auds = v.cfg.Audiences
-	}
-	if !slices.ContainsFunc(tok.Audience, func(a string) bool { return slices.Contains(auds, trimSlash(a)) }) {
-		return nil, invalid("external token audience is not accepted")
-	}
-	tid, _ := claims["tid"].(string)
-	if st.cfg.TenantID != "" && !strings.EqualFold(tid, st.cfg.TenantID) {
-		return nil, invalid("external token is for tenant %q, not %q", truncate(tid, 64), st.cfg.TenantID)
-	}
-	oidClaim := st.cfg.ObjectIDClaim
-	if oidClaim == "" {
-		oidClaim = "oid"
-	}
-	oid, _ := claims[oidClaim].(string)
-	if oid == "" {
-		oid = tok.Subject
-	}
-	if oid == "" {
-		return nil, invalid("external token names no principal")
-	}
-	gClaim := st.cfg.GroupsClaim
-	if gClaim == "" {
-		gClaim = "groups"
-	}
-	var groups []string
-	if raw, ok := claims[gClaim].([]any); ok {
-		for _, g := range raw {
-			if s, ok := g.(string); ok {
-				groups = append(groups, strings.ToLower(s))
+	return nil
+}
+
+func trimSlash(s string) string { return strings.TrimRight(s, "/") }
+
+// tokenCache maps SHA-256(token) to verified tokens. It is bounded: when
+// full it drops expired entries, then arbitrary ones, down to three
+// quarters, so the work of eviction is amortised over many insertions.
+type tokenCache struct {
+	mu  sync.RWMutex
+	max int
+	m   map[[32]byte]*cacheEntry
+}
+
+func (c *tokenCache) get(k [32]byte) *cacheEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[k]
+}
+
+func (c *tokenCache) put(k [32]byte, e *cacheEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for key, old := range c.m {
+			if now.After(old.expires.Add(leeway)) {
+				delete(c.m, key)
 			}
 		}
+		for key := range c.m {
+			if len(c.m) <= c.max*3/4 {
+				break
+			}
+			delete(c.m, key)
+		}
 	}
-	appID, _ := claims["appid"].(string)
-	if appID == "" {
-		appID, _ = claims["azp"].(string)
+	c.m[k] = e
+}
+
+func (c *tokenCache) drop(k [32]byte) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) dropWhere(fn func(*cacheEntry) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if fn(e) {
+			delete(c.m, k)
+		}
 	}
-	upn, _ := claims["upn"].(string)
-	if upn == "" {
-		upn, _ = claims["preferred_username"].(string)
-	}
-	e := &cacheEntry{expires: tok.Expiry, issuerKey: trimSlash(st.cfg.Issuer)}
-	e.ident.Store(&Identity{TenantID: tid, ObjectID: strings.ToLower(oid), AppID: appID, UPN: upn, Kind: "external",
-		Groups: groups, Issuer: tok.Issuer, External: true, Expires: tok.Expiry})
-	return e, nil
 }
