@@ -113,9 +113,12 @@ func TestManagedIdentities(t *testing.T) {
 	if _, _, err := d.AuthenticateManagedIdentity(vmSecret, ManagedIdentitySelector{}); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("old resource secret after rotation: error = %v, want ErrAuthFailed", err)
 	}
-	_, sysCred, err = d.AuthenticateManagedIdentity(newSecret, ManagedIdentitySelector{})
+	_, newCred, err := d.AuthenticateManagedIdentity(newSecret, ManagedIdentitySelector{})
 	if err != nil {
 		t.Fatalf("new resource secret: %v", err)
+	}
+	if err := d.Live(system.ObjectID, newCred); err != nil {
+		t.Errorf("Live() with the new resource secret's credential = %v", err)
 	}
 	if err := d.Disable(ctx, system.ObjectID); err != nil {
 		t.Fatal(err)
