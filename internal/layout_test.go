@@ -79,7 +79,7 @@ var rules = []rule{
 	{"internal/oidc", []string{"internal/directory", "internal/store", "internal/crypto/", "github.com/go-jose/go-jose/v4", "github.com/coreos/go-oidc/v3", "golang.org/x/"}},
 	{"internal/hsm", []string{"internal/authz", "internal/audit", "internal/store", "internal/crypto/"}},
 	{"internal/mgmt", []string{"internal/hsm", "internal/authz", "internal/audit", "internal/seal", "internal/store", "internal/crypto/"}},
-	{"internal/httpapi", []string{"internal/api", "internal/hsm", "internal/mgmt", "internal/oidc", "internal/audit", "internal/authz", "github.com/prometheus/"}},
+	{"internal/httpapi", []string{"internal/api", "internal/hsm", "internal/mgmt", "internal/oidc", "internal/directory", "internal/audit", "internal/authz", "github.com/prometheus/"}},
 }
 
 func allowed(r rule, imp string) bool {

@@ -60,4 +60,7 @@ done
 step "real-client suites"
 bash compat/run.sh
 
+step "identity suite (managed identity, environment-only apps, certificates, groups, external issuers)"
+bash compat/identity.sh
+
 step "all tests passed"

@@ -76,6 +76,6 @@ authorization failure, 4 server or audit log unhealthy.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newServeCommand(s))
+	root.AddCommand(newServeCommand(s), newLoginCommand(s), newLogoutCommand(), newTokenCommand(s), newDirectoryCommand(s))
 	return root
 }

@@ -93,6 +93,29 @@ Flags override the configuration file, which overrides the defaults.`,
 			if b := srv.Bootstrap(); b != nil {
 				printBootstrap(s, b, srv.BootstrapFile())
 			}
+			// SIGHUP re-reads the configuration file for the settings that
+			// can change while running (trusted external issuers).
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					if configPath == "" {
+						logger.Warn("SIGHUP ignored: the server was started without --config")
+						continue
+					}
+					next, err := config.Load(configPath)
+					if err == nil {
+						err = next.Validate()
+					}
+					if err == nil {
+						err = srv.Reload(next)
+					}
+					if err != nil {
+						logger.Error("reloading the configuration failed; keeping the running one", slog.Any("err", err))
+					}
+				}
+			}()
 			return srv.Serve(ctx)
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -75,11 +76,52 @@ type Config struct {
 	Pools []Pool `json:"pools,omitempty"`
 	// Log configures the server's own log (not the audit log).
 	Log Log `json:"log"`
+	// Identity configures the embedded issuer and trusted external issuers.
+	Identity Identity `json:"identity"`
 
 	// Dev is set by `coffer serve --dev`: a ready pool named DevPool and a
 	// bootstrap administrator whose credentials go to bootstrap.json.
 	Dev     bool   `json:"-"`
 	DevPool string `json:"-"`
+}
+
+// Identity configures authentication.
+type Identity struct {
+	// ExternalIssuers are identity providers whose tokens the data plane
+	// accepts besides the embedded issuer's (Entra ID, Keycloak, Dex, or
+	// another Coffer). Reloaded on SIGHUP.
+	ExternalIssuers []ExternalIssuer `json:"externalIssuers,omitempty"`
+	// IMDSResource names the directory resource whose managed identities
+	// the IMDS-shaped endpoint serves to callers on this machine; empty
+	// disables that endpoint.
+	IMDSResource string `json:"imdsResource,omitempty"`
+	// GroupOverageLimit is the most groups a token carries (default 200).
+	GroupOverageLimit int `json:"groupOverageLimit,omitempty"`
+	// FailureBurst failed sign-ins per client and per address are
+	// tolerated, then one per FailureRefill (defaults 10 and 6s).
+	FailureBurst  int      `json:"failureBurst,omitempty"`
+	FailureRefill Duration `json:"failureRefill,omitempty"`
+}
+
+// ExternalIssuer is a trusted identity provider.
+type ExternalIssuer struct {
+	// Issuer is the exact iss value of its tokens.
+	Issuer string `json:"issuer"`
+	// Audiences its tokens must carry one of (default: the data-plane audience).
+	Audiences []string `json:"audiences,omitempty"`
+	// Algorithms accepted (default RS256).
+	Algorithms []string `json:"algorithms,omitempty"`
+	// TenantID, when set, must equal the tokens' tid claim.
+	TenantID string `json:"tenantId,omitempty"`
+	// ObjectIDClaim and GroupsClaim name the principal-id and groups claims
+	// (defaults oid, then sub; and groups).
+	ObjectIDClaim string `json:"objectIdClaim,omitempty"`
+	GroupsClaim   string `json:"groupsClaim,omitempty"`
+	// JWKSURL skips OpenID discovery.
+	JWKSURL string `json:"jwksUrl,omitempty"`
+	// CAFile is a PEM bundle to trust for this issuer's TLS, in addition to
+	// the system roots.
+	CAFile string `json:"caFile,omitempty"`
 }
 
 // Log configures logging.
@@ -184,6 +226,21 @@ func (c *Config) Validate() error {
 		if p.RetentionDays != 0 && (p.RetentionDays < 7 || p.RetentionDays > 90) {
 			errs = append(errs, fmt.Errorf("pool %q: retentionDays must be 7 to 90", p.Name))
 		}
+	}
+	for i, e := range c.Identity.ExternalIssuers {
+		if u, err := url.Parse(e.Issuer); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("identity.externalIssuers[%d].issuer %q must be an https URL", i, e.Issuer))
+		}
+		for _, a := range e.Algorithms {
+			switch a {
+			case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA":
+			default:
+				errs = append(errs, fmt.Errorf("identity.externalIssuers[%d]: algorithm %q is not an asymmetric JWS algorithm", i, a))
+			}
+		}
+	}
+	if c.Identity.GroupOverageLimit < 0 || c.Identity.FailureBurst < 0 {
+		errs = append(errs, errors.New("identity limits must not be negative"))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

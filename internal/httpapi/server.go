@@ -72,6 +72,8 @@ type Config struct {
 	// Ops serves operational endpoints (/healthz, /readyz, /metrics); nil
 	// disables them.
 	Ops http.Handler
+	// Directory enables the directory administration API.
+	Directory DirectoryConfig
 	// CAPEM is served at /ca.pem so clients can fetch the trust anchor.
 	CAPEM []byte
 	// MaxBodyBytes bounds request bodies (default 1 MiB).
@@ -82,10 +84,11 @@ type Config struct {
 
 // Server is the HTTP front end. It implements http.Handler.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
-	ops map[string]string // route pattern → audit operation name
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	dirMux *http.ServeMux
+	ops    map[string]string // route pattern → audit operation name
 }
 
 // New builds a Server.
@@ -107,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), ops: make(map[string]string)}
 	s.routes()
+	s.directoryRoutes()
 	return s, nil
 }
 
@@ -361,6 +365,9 @@ func (s *Server) serveOther(w *bufferedWriter, r *http.Request, n normalized, ev
 		first = strings.ToLower(n.segments[0])
 	}
 	switch {
+	case first == "directory" && s.dirMux != nil:
+		ev.OperationName = "DirectoryRequest"
+		s.serveDirectory(w, r, ev)
 	case s.cfg.Ops != nil && (first == "healthz" || first == "readyz" || first == "metrics"):
 		ev.OperationName = "Health"
 		if first == "metrics" {

@@ -91,6 +91,11 @@ func (s *Server) bootstrapDev(ctx context.Context) error {
 			return fmt.Errorf("creating the development administrator's secret: %w", err)
 		}
 		b.ClientID, b.ClientSecret, b.ObjectID = sp.AppID, secret, sp.ObjectID
+		// In development the administrator also manages the directory
+		// (the directory API needs a Global Administrator).
+		if err := s.dir.SetGlobalAdmin(ctx, sp.ObjectID, true); err != nil {
+			return err
+		}
 	}
 	pool, ok := s.registry.Get(s.cfg.DevPool)
 	if !ok {

@@ -11,6 +11,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	}
 	if s.issuer, err = oidc.NewIssuer(ctx, oidc.Config{
 		Directory: s.dir, Store: s.sys.Store(), TokenLifetime: cfg.TokenLifetime.Duration,
+		GroupOverageLimit: cfg.Identity.GroupOverageLimit, FailureBurst: cfg.Identity.FailureBurst,
+		FailureRefill: cfg.Identity.FailureRefill.Duration, IMDSResource: cfg.Identity.IMDSResource,
 		MHSMSuffix: cfg.DNSSuffix, Logger: logger.With("component", "oidc"),
 	}); err != nil {
 		return nil, err
@@ -109,9 +112,21 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	if err := writeFileAtomic(s.CAFile(), s.tls.CAPEM, 0o644); err != nil {
 		return nil, err
 	}
+	external, err := externalIssuers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if s.verifier, err = oidc.NewVerifier(oidc.VerifierConfig{
-		Issuer: s.issuer, Directory: s.dir, Audiences: []string{cfg.Audience}, OwnHost: s.ownHost,
+		Issuer: s.issuer, Directory: s.dir, Audiences: []string{cfg.Audience}, OwnHost: s.ownHost, External: external,
 	}); err != nil {
+		return nil, err
+	}
+	// The directory API takes tokens for its own audience (Microsoft
+	// Graph's), from this server's issuer only.
+	dirVerifier, err := oidc.NewVerifier(oidc.VerifierConfig{
+		Issuer: s.issuer, Directory: s.dir, Audiences: []string{httpapi.DirectoryAudience}, OwnHost: s.ownHost,
+	})
+	if err != nil {
 		return nil, err
 	}
 	if s.registry, err = mgmt.Open(ctx, mgmt.Config{
@@ -139,12 +154,55 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 		Pools: s.registry, Auth: authenticator{s.verifier}, Audit: s.audit,
 		Challenge: httpapi.Challenge{Resource: cfg.Audience, Tenant: challengeTenant},
 		Identity:  s.issuer, Ops: s.opsHandler(), CAPEM: s.tls.CAPEM,
+		Directory:    httpapi.DirectoryConfig{Directory: s.dir, Auth: authenticator{dirVerifier}},
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "http"),
 	}); err != nil {
 		return nil, err
 	}
 	go s.maintain()
 	return s, nil
+}
+
+// externalIssuers turns configured issuers into verifier settings, each
+// with an HTTP client that trusts its CA file.
+func externalIssuers(cfg config.Config) ([]oidc.ExternalIssuer, error) {
+	var out []oidc.ExternalIssuer
+	for _, e := range cfg.Identity.ExternalIssuers {
+		oe := oidc.ExternalIssuer{Issuer: e.Issuer, Audiences: e.Audiences, Algorithms: e.Algorithms, TenantID: e.TenantID,
+			ObjectIDClaim: e.ObjectIDClaim, GroupsClaim: e.GroupsClaim, JWKSURL: e.JWKSURL}
+		if e.CAFile != "" {
+			pool, err := x509.SystemCertPool()
+			if err != nil {
+				pool = x509.NewCertPool()
+			}
+			pem, err := os.ReadFile(e.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("external issuer %s: %w", e.Issuer, err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("external issuer %s: %s holds no PEM certificate", e.Issuer, e.CAFile)
+			}
+			oe.HTTPClient = &http.Client{Timeout: 15 * time.Second,
+				Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		}
+		out = append(out, oe)
+	}
+	return out, nil
+}
+
+// Reload applies the settings that can change without a restart: the
+// trusted external issuers. Tokens of issuers no longer trusted stop
+// working at once.
+func (s *Server) Reload(cfg config.Config) error {
+	external, err := externalIssuers(cfg)
+	if err != nil {
+		return err
+	}
+	if err := s.verifier.SetExternalIssuers(external); err != nil {
+		return err
+	}
+	s.log.Info("configuration reloaded", slog.Int("externalIssuers", len(external)))
+	return nil
 }
 
 func openOrCreateDomain(ctx context.Context, st store.Store, ns seal.NodeSeal, root string) (*seal.Domain, error) {
