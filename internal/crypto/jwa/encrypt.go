@@ -8,6 +8,8 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"hash"
 
 	"github.com/cofferkms/coffer/internal/crypto/keymat"
@@ -30,6 +32,9 @@ type Sealed struct {
 // (wrap false) or wrapKey/unwrapKey (wrap true). RSA algorithms serve both;
 // AES modes serve encryption only and AES key wrap serves wrapping only.
 func CheckEncryption(alg EncryptionAlgorithm, k *keymat.Key, wrap bool) error {
+	if k == nil {
+		return ErrAlgorithmMismatch
+	}
 	switch {
 	case alg.isRSA():
 		if k.Type() == keymat.KeyTypeRSA {
@@ -63,8 +68,13 @@ func rsaEncrypt(alg EncryptionAlgorithm, pub *rsa.PublicKey, pt []byte) ([]byte,
 	} else {
 		out, err = rsa.EncryptOAEP(oaepHash(alg), rand.Reader, pub, pt, nil)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, rsa.ErrMessageTooLong):
 		return nil, invalidInput("the value is too long for %s with a %d-bit key", alg, pub.N.BitLen())
+	case err != nil:
+		// Not the caller's input: for example GODEBUG=fips140=only, under
+		// which crypto/rsa refuses SHA-1 OAEP and PKCS#1 v1.5 encryption.
+		return nil, fmt.Errorf("jwa: %s encryption: %w", alg, err)
 	}
 	return out, nil
 }
@@ -84,17 +94,34 @@ func rsaDecrypt(alg EncryptionAlgorithm, priv *rsa.PrivateKey, ct []byte) ([]byt
 	return out, nil
 }
 
-// Encrypt encrypts plaintext with k. For AES-GCM the IV is generated here (a
-// client-chosen IV is refused: nonce reuse breaks GCM); for AES-CBC the
-// caller supplies a 16-byte IV.
+// Encrypt encrypts plaintext with k under alg, which must be one of the RSA
+// or AES-GCM/CBC/CBCPAD algorithms (CheckEncryption with wrap false).
+//
+//   - RSA-OAEP, RSA-OAEP-256, RSA1_5: iv and aad must be empty.
+//   - A*GCM: iv must be empty: a random 12-byte IV is generated here, since
+//     a client-chosen IV invites nonce reuse, which breaks GCM. The result
+//     carries the IV, the 16-byte tag separately from Ciphertext, and aad
+//     (which may be empty) echoed as AAD.
+//   - A*CBC: iv must be 16 bytes and plaintext a non-zero multiple of 16
+//     bytes; A*CBCPAD adds PKCS#7 padding, so any length works. aad must be
+//     empty. The result echoes a copy of the IV.
+//
+// Problems with the request are ErrAlgorithmMismatch or ErrInvalidInput
+// with a reason. Sealed.AAD aliases aad; the other slices are new.
 func Encrypt(alg EncryptionAlgorithm, k *keymat.Key, plaintext, iv, aad []byte) (Sealed, error) {
 	if err := CheckEncryption(alg, k, false); err != nil {
 		return Sealed{}, err
 	}
 	switch {
 	case alg.isRSA():
+		if err := noExtras(alg, iv, aad, nil); err != nil {
+			return Sealed{}, err
+		}
 		ct, err := rsaEncrypt(alg, &k.RSA().PublicKey, plaintext)
-		return Sealed{Ciphertext: ct}, err
+		if err != nil {
+			return Sealed{}, err
+		}
+		return Sealed{Ciphertext: ct}, nil
 	case alg.isGCM():
 		if len(iv) != 0 {
 			return Sealed{}, invalidInput("an IV must not be supplied for %s encryption: the service generates it", alg)
@@ -117,8 +144,8 @@ func Encrypt(alg EncryptionAlgorithm, k *keymat.Key, plaintext, iv, aad []byte) 
 	if len(iv) != aes.BlockSize {
 		return Sealed{}, invalidInput("%s needs a 16-byte IV (iv)", alg)
 	}
-	if len(aad) != 0 {
-		return Sealed{}, invalidInput("%s does not take additional authenticated data", alg)
+	if err := noExtras(alg, nil, aad, nil); err != nil {
+		return Sealed{}, err
 	}
 	pt := plaintext
 	if alg.isCBCPad() {
@@ -140,13 +167,20 @@ func Encrypt(alg EncryptionAlgorithm, k *keymat.Key, plaintext, iv, aad []byte) 
 	return Sealed{Ciphertext: ct, IV: append([]byte(nil), iv...)}, nil
 }
 
-// Decrypt reverses Encrypt. Every failure to decrypt is ErrDecrypt.
+// Decrypt reverses Encrypt. iv, aad and tag are as Encrypt returned them;
+// supplying one the algorithm does not use, or an IV or tag of the wrong
+// length, or a CBC ciphertext that is not a non-zero multiple of 16 bytes,
+// is ErrInvalidInput. Every failure of the decryption itself (tag, OAEP or
+// PKCS#1 v1.5 check, CBC padding) is ErrDecrypt, unwrapped.
 func Decrypt(alg EncryptionAlgorithm, k *keymat.Key, ciphertext, iv, aad, tag []byte) ([]byte, error) {
 	if err := CheckEncryption(alg, k, false); err != nil {
 		return nil, err
 	}
 	switch {
 	case alg.isRSA():
+		if err := noExtras(alg, iv, aad, tag); err != nil {
+			return nil, err
+		}
 		return rsaDecrypt(alg, k.RSA(), ciphertext)
 	case alg.isGCM():
 		if len(iv) != gcmIVSize {
@@ -159,13 +193,15 @@ func Decrypt(alg EncryptionAlgorithm, k *keymat.Key, ciphertext, iv, aad, tag []
 		if err != nil {
 			return nil, ErrDecrypt
 		}
-		g, err := cipher.NewGCM(b)
+		// The random-nonce form opens nonce ‖ ciphertext ‖ tag; unlike
+		// cipher.NewGCM it is also allowed under GODEBUG=fips140=only.
+		g, err := cipher.NewGCMWithRandomNonce(b)
 		if err != nil {
 			return nil, ErrDecrypt
 		}
-		sealed := make([]byte, 0, len(ciphertext)+len(tag))
-		sealed = append(append(sealed, ciphertext...), tag...)
-		pt, err := g.Open(nil, iv, sealed, aad)
+		sealed := make([]byte, 0, len(iv)+len(ciphertext)+len(tag))
+		sealed = append(append(append(sealed, iv...), ciphertext...), tag...)
+		pt, err := g.Open(nil, nil, sealed, aad)
 		if err != nil {
 			return nil, ErrDecrypt
 		}
@@ -174,8 +210,12 @@ func Decrypt(alg EncryptionAlgorithm, k *keymat.Key, ciphertext, iv, aad, tag []
 	if len(iv) != aes.BlockSize {
 		return nil, invalidInput("%s needs the 16-byte IV (iv) used for encryption", alg)
 	}
+	if err := noExtras(alg, nil, aad, tag); err != nil {
+		return nil, err
+	}
+	// The length is public, so refusing it by name is no oracle.
 	if len(ciphertext) == 0 || len(ciphertext)%aes.BlockSize != 0 {
-		return nil, ErrDecrypt
+		return nil, invalidInput("%s needs a value whose length is a non-zero multiple of 16 bytes", alg)
 	}
 	b, err := aes.NewCipher(k.Symmetric().Expose())
 	if err != nil {
@@ -207,7 +247,25 @@ func unpad(pt []byte) ([]byte, error) {
 	return pt[:n-padLen], nil
 }
 
-// Wrap wraps key bytes with k.
+// noExtras refuses an IV, AAD or tag for an algorithm that would ignore
+// it: silently dropping AAD in particular would let a caller believe it is
+// authenticated.
+func noExtras(alg EncryptionAlgorithm, iv, aad, tag []byte) error {
+	switch {
+	case len(iv) != 0:
+		return invalidInput("%s does not take an IV (iv)", alg)
+	case len(aad) != 0:
+		return invalidInput("%s does not take additional authenticated data (aad)", alg)
+	case len(tag) != 0:
+		return invalidInput("%s does not take an authentication tag (tag)", alg)
+	}
+	return nil
+}
+
+// Wrap wraps key bytes with k under alg, which must be an RSA algorithm or
+// an AES key wrap (CheckEncryption with wrap true). A*KW and
+// CKM_AES_KEY_WRAP are RFC 3394 (key at least 16 bytes, a multiple of 8);
+// CKM_AES_KEY_WRAP_PAD is RFC 5649 (any length from 1 byte).
 func Wrap(alg EncryptionAlgorithm, k *keymat.Key, key []byte) ([]byte, error) {
 	if err := CheckEncryption(alg, k, true); err != nil {
 		return nil, err
@@ -221,7 +279,8 @@ func Wrap(alg EncryptionAlgorithm, k *keymat.Key, key []byte) ([]byte, error) {
 	return KeyWrap(k.Symmetric().Expose(), key)
 }
 
-// Unwrap reverses Wrap. Every failure is ErrDecrypt.
+// Unwrap reverses Wrap. Apart from ErrAlgorithmMismatch for a wrong
+// algorithm, every failure is ErrDecrypt.
 func Unwrap(alg EncryptionAlgorithm, k *keymat.Key, wrapped []byte) ([]byte, error) {
 	if err := CheckEncryption(alg, k, true); err != nil {
 		return nil, err

@@ -134,22 +134,28 @@ func KeyUnwrapPad(kek, ciphertext []byte) ([]byte, error) {
 	} else {
 		a, p = unwrapBlocks(b, ciphertext)
 	}
-	// §3: check the prefix, the length indicator's range and the zero
-	// padding, then fail uniformly.
+	// §3: the prefix must match, the message length indicator must satisfy
+	// 8(n-1) < MLI ≤ 8n, and the padding bytes after MLI must be zero. All
+	// three are computed without branching on the decrypted values, then
+	// fail uniformly.
+	n := uint64(len(p))
+	mli := uint64(binary.BigEndian.Uint32(a[4:]))
 	ok := subtle.ConstantTimeCompare(a[:4], kwpPrefix[:])
-	mli := int(binary.BigEndian.Uint32(a[4:]))
-	if mli <= len(p)-8 || mli > len(p) {
-		ok = 0
-	} else {
-		var pad byte
-		for _, x := range p[mli:] {
-			pad |= x
-		}
-		ok &= subtle.ConstantTimeByteEq(pad, 0)
+	ok &= ctLessOrEq(n-7, mli) & ctLessOrEq(mli, n)
+	var pad byte
+	for i := n - 8; i < n; i++ {
+		pad |= p[i] & -byte(ctLessOrEq(mli, i)) // byte i is padding iff MLI ≤ i
 	}
+	ok &= subtle.ConstantTimeByteEq(pad, 0)
 	if ok != 1 {
 		clear(p)
 		return nil, ErrDecrypt
 	}
 	return p[:mli], nil
+}
+
+// ctLessOrEq returns 1 if x ≤ y and 0 otherwise, in constant time, for
+// x, y < 2⁶³.
+func ctLessOrEq(x, y uint64) int {
+	return int((y-x)>>63) ^ 1
 }

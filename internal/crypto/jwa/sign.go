@@ -8,8 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/subtle"
-	"encoding/asn1"
 	"hash"
 	"math/big"
 
@@ -88,9 +86,19 @@ func hmacOf(alg SignatureAlgorithm, key, msg []byte) []byte {
 	return m.Sum(nil)
 }
 
-// Sign signs digest (for HS*, the message) with k. ECDSA signatures are the
-// raw IEEE P1363 form r‖s, fixed width, as Key Vault returns them.
+// Sign signs digest with k under alg (CheckSignature must allow the pair).
+// The service signs digests, it does not hash: for RS*, PS* and ES* the
+// digest must be exactly as long as the algorithm's hash (32, 48 or 64
+// bytes), or ErrInvalidInput. RSASSA-PSS uses MGF1 with the same hash and a
+// salt as long as the hash (as JWA specifies). ECDSA signatures are the raw
+// IEEE P1363 form r‖s, each half the curve's byte length, as Key Vault
+// returns them; P-256K signatures are deterministic (RFC 6979) and low-S.
+// HS256, HS384 and HS512 compute the HMAC of digest, which may then be any
+// message.
 func Sign(alg SignatureAlgorithm, k *keymat.Key, digest []byte) ([]byte, error) {
+	if k == nil {
+		return nil, ErrAlgorithmMismatch
+	}
 	if err := CheckSignature(alg, k.Type(), k.Curve()); err != nil {
 		return nil, err
 	}
@@ -101,7 +109,7 @@ func Sign(alg SignatureAlgorithm, k *keymat.Key, digest []byte) ([]byte, error) 
 	case alg.isHMAC():
 		return hmacOf(alg, k.Symmetric().Expose(), digest), nil
 	case alg.isPSS():
-		return rsa.SignPSS(rand.Reader, k.RSA(), alg.hash(), digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		return rsa.SignPSS(rand.Reader, k.RSA(), alg.hash(), digest, pssOptions)
 	case alg.isRSA():
 		return rsa.SignPKCS1v15(nil, k.RSA(), alg.hash(), digest)
 	case alg == ES256K:
@@ -112,34 +120,57 @@ func Sign(alg SignatureAlgorithm, k *keymat.Key, digest []byte) ([]byte, error) 
 		s.PutBytesUnchecked(out[32:])
 		return out, nil
 	}
-	der, err := ecdsa.SignASN1(rand.Reader, k.ECDSA(), digest)
+	r, s, err := ecdsa.Sign(rand.Reader, k.ECDSA(), digest)
 	if err != nil {
-		return nil, err
-	}
-	var rs struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &rs); err != nil {
 		return nil, err
 	}
 	n := k.Curve().ByteLen()
 	out := make([]byte, 2*n)
-	rs.R.FillBytes(out[:n])
-	rs.S.FillBytes(out[n:])
+	r.FillBytes(out[:n])
+	s.FillBytes(out[n:])
 	return out, nil
 }
 
-// Verify checks a signature with k. A bad signature is (false, nil); an
-// error means the request itself is wrong (algorithm, digest length).
+var pssOptions = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}
+
+// Verify checks a signature with k. A wrong signature, including one of the
+// wrong length or form, is (false, nil); an error means the request itself
+// is wrong (algorithm for the key, digest length). HMACs compare in
+// constant time; RSA and ECDSA behave as VerifyPublic with k's public key.
 func Verify(alg SignatureAlgorithm, k *keymat.Key, digest, sig []byte) (bool, error) {
+	if k == nil {
+		return false, ErrAlgorithmMismatch
+	}
 	if err := CheckSignature(alg, k.Type(), k.Curve()); err != nil {
 		return false, err
 	}
-	if alg.isHMAC() {
-		return subtle.ConstantTimeCompare(hmacOf(alg, k.Symmetric().Expose(), digest), sig) == 1, nil
+	if err := checkDigest(alg, digest); err != nil {
+		return false, err
 	}
-	return VerifyPublic(alg, k.Public(), digest, sig)
+	switch {
+	case alg.isHMAC():
+		return hmac.Equal(hmacOf(alg, k.Symmetric().Expose(), digest), sig), nil
+	case alg.isRSA():
+		return verifyRSA(alg, &k.RSA().PublicKey, digest, sig), nil
+	case alg == ES256K:
+		// The Key's own point, already validated, skips re-parsing.
+		pk, err := k.Public().Secp256k1PublicKey()
+		if err != nil {
+			return false, err
+		}
+		return verifySecp256k1(pk, digest, sig), nil
+	}
+	return verifyECDSA(&k.ECDSA().PublicKey, k.Curve().ByteLen(), digest, sig), nil
 }
 
-// VerifyPublic checks an RSA or ECDSA signature with a public key.
+// VerifyPublic checks an RSA or ECDSA signature with a public key, as
+// Verify does. HMAC algorithms need the secret and are
+// ErrAlgorithmMismatch here.
+//
+// ECDSA accepts any s in [1, n-1], "high" or "low": IEEE P1363 and FIPS
+// 186-5 have no low-S rule (that is a Bitcoin consensus rule), and the
+// standard library's P-256/384/521 verification agrees, so ES256K behaves
+// as the other curves do.
 func VerifyPublic(alg SignatureAlgorithm, pub keymat.PublicKey, digest, sig []byte) (bool, error) {
 	if alg.isHMAC() {
 		return false, ErrAlgorithmMismatch
@@ -151,44 +182,48 @@ func VerifyPublic(alg SignatureAlgorithm, pub keymat.PublicKey, digest, sig []by
 		return false, err
 	}
 	if alg == ES256K {
-		return verifySecp256k1(pub, digest, sig)
+		pk, err := pub.Secp256k1PublicKey()
+		if err != nil {
+			return false, invalidInput("the P-256K public key is not valid")
+		}
+		return verifySecp256k1(pk, digest, sig), nil
 	}
 	cpk, err := pub.CryptoPublicKey()
 	if err != nil {
-		return false, ErrAlgorithmMismatch
+		return false, invalidInput("the %s public key is not valid", pub.Type)
 	}
 	switch p := cpk.(type) {
 	case *rsa.PublicKey:
-		if alg.isPSS() {
-			return rsa.VerifyPSS(p, alg.hash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil, nil
-		}
-		return rsa.VerifyPKCS1v15(p, alg.hash(), digest, sig) == nil, nil
+		return verifyRSA(alg, p, digest, sig), nil
 	case *ecdsa.PublicKey:
-		n := pub.Curve.ByteLen()
-		if len(sig) != 2*n {
-			return false, nil
-		}
-		r, s := new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])
-		der, err := asn1.Marshal(struct{ R, S *big.Int }{r, s})
-		if err != nil {
-			return false, nil
-		}
-		return ecdsa.VerifyASN1(p, digest, der), nil
+		return verifyECDSA(p, pub.Curve.ByteLen(), digest, sig), nil
 	}
 	return false, ErrAlgorithmMismatch
 }
 
-func verifySecp256k1(pub keymat.PublicKey, digest, sig []byte) (bool, error) {
-	pk, err := pub.Secp256k1PublicKey()
-	if err != nil {
-		return false, ErrAlgorithmMismatch
+func verifyRSA(alg SignatureAlgorithm, pub *rsa.PublicKey, digest, sig []byte) bool {
+	if alg.isPSS() {
+		return rsa.VerifyPSS(pub, alg.hash(), digest, sig, pssOptions) == nil
 	}
+	return rsa.VerifyPKCS1v15(pub, alg.hash(), digest, sig) == nil
+}
+
+// verifyECDSA checks a raw r‖s signature whose halves are n bytes each.
+func verifyECDSA(pub *ecdsa.PublicKey, n int, digest, sig []byte) bool {
+	if len(sig) != 2*n {
+		return false
+	}
+	r, s := new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:])
+	return ecdsa.Verify(pub, digest, r, s) // rejects r or s outside [1, n-1]
+}
+
+func verifySecp256k1(pk *secp256k1.PublicKey, digest, sig []byte) bool {
 	if len(sig) != 64 {
-		return false, nil
+		return false
 	}
 	var r, s secp256k1.ModNScalar
 	if r.SetByteSlice(sig[:32]) || s.SetByteSlice(sig[32:]) || r.IsZero() || s.IsZero() {
-		return false, nil
+		return false // overflow (≥ n) or zero
 	}
-	return k1ecdsa.NewSignature(&r, &s).Verify(digest, pk), nil
+	return k1ecdsa.NewSignature(&r, &s).Verify(digest, pk)
 }

@@ -1,6 +1,7 @@
 package keymat
 
 import (
+	"crypto/subtle"
 	"crypto/x509"
 )
 
@@ -9,9 +10,11 @@ import (
 //	0x01 ‖ type (1 byte) ‖ body
 //
 // where body is, by type: EC – curve (1 byte) ‖ private scalar, fixed
-// length for the curve; RSA – PKCS#1 RSAPrivateKey DER; oct – the key
-// bytes. The encoding is canonical: one key has exactly one encoding, and
-// UnmarshalKey rejects anything else. It is only ever stored sealed.
+// length for the curve; RSA – PKCS#1 RSAPrivateKey DER (two primes, with
+// CRT values); oct – the key bytes. Type and curve bytes are the KeyType and
+// Curve values (append only, never renumber). The encoding is canonical:
+// one key has exactly one encoding, and UnmarshalKey rejects anything else.
+// It is only ever stored sealed.
 const encodingV1 = 1
 
 // MarshalBinary encodes the key for sealed storage.
@@ -20,45 +23,55 @@ func (k *Key) MarshalBinary() ([]byte, error) {
 	switch k.typ {
 	case KeyTypeEC:
 		out = append(out, byte(k.curve))
-		if k.k1 != nil {
-			return append(out, k.k1.Serialize()...), nil
+		if k.m.k1 != nil {
+			d := k.m.k1.Serialize()
+			defer clear(d)
+			return append(out, d...), nil
 		}
-		d, err := k.ec.Bytes()
+		d, err := k.m.ec.Bytes()
 		if err != nil {
 			return nil, err
 		}
+		defer clear(d)
 		return append(out, d...), nil
 	case KeyTypeRSA:
-		return append(out, x509.MarshalPKCS1PrivateKey(k.rsa)...), nil
+		der := x509.MarshalPKCS1PrivateKey(k.m.rsa)
+		defer clear(der)
+		return append(out, der...), nil
 	case KeyTypeOct:
-		return append(out, k.oct.Expose()...), nil
+		return append(out, k.m.oct.Expose()...), nil
 	}
 	return nil, invalid("cannot encode key of type %v", k.typ)
 }
 
-// UnmarshalKey decodes MarshalBinary's output.
+// UnmarshalKey decodes MarshalBinary's output. It is the strict inverse:
+// unknown versions, types or curves, wrong lengths, trailing bytes and
+// non-canonical encodings are rejected.
 func UnmarshalKey(b []byte) (*Key, error) {
 	if len(b) < 3 || b[0] != encodingV1 {
 		return nil, invalid("unknown key encoding")
 	}
+	body := b[2:]
 	switch KeyType(b[1]) {
 	case KeyTypeEC:
 		c := Curve(b[2])
-		if c.ByteLen() == 0 || len(b) != 3+c.ByteLen() {
+		if c.ByteLen() == 0 || len(body) != 1+c.ByteLen() {
 			return nil, invalid("malformed EC key encoding")
 		}
-		return newEC(c, b[3:], nil, nil)
+		return newEC(c, body[1:], nil, nil)
 	case KeyTypeRSA:
-		priv, err := x509.ParsePKCS1PrivateKey(b[2:])
+		k, err := parsePKCS1(body)
 		if err != nil {
-			return nil, invalid("malformed RSA key encoding")
+			return nil, err
 		}
-		if again := x509.MarshalPKCS1PrivateKey(priv); string(again) != string(b[2:]) {
+		again := x509.MarshalPKCS1PrivateKey(k.m.rsa)
+		defer clear(again)
+		if subtle.ConstantTimeCompare(again, body) != 1 {
 			return nil, invalid("non-canonical RSA key encoding")
 		}
-		return newRSA(priv)
+		return k, nil
 	case KeyTypeOct:
-		return FromOct(b[2:])
+		return FromOct(body)
 	}
 	return nil, invalid("unknown key type in encoding")
 }

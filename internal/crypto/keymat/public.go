@@ -19,11 +19,20 @@ type PublicKey struct {
 	X, Y  []byte // EC: fixed-length coordinates
 }
 
-// NewRSAPublicKey validates an RSA public key (for verify-only use).
+// maxRSAPublicBytes bounds verify-only RSA keys, so that a caller-supplied
+// key cannot make verification arbitrarily slow.
+const maxRSAPublicBytes = 16384 / 8
+
+// NewRSAPublicKey validates an RSA public key (for verify-only use): a
+// modulus of 1024 to 16384 bits and an odd exponent from 3 to 2³¹-1. Leading
+// zeros are dropped, so the result is in PublicKey's minimal form.
 func NewRSAPublicKey(n, e []byte) (PublicKey, error) {
+	if len(n) > maxRSAPublicBytes+1 {
+		return PublicKey{}, invalid("RSA modulus is larger than %d bits", maxRSAPublicBytes*8)
+	}
 	nn, ee := new(big.Int).SetBytes(n), new(big.Int).SetBytes(e)
-	if nn.BitLen() < 1024 || nn.Bit(0) == 0 {
-		return PublicKey{}, invalid("RSA modulus is too small or even")
+	if nn.BitLen() < 1024 || nn.BitLen() > maxRSAPublicBytes*8 || nn.Bit(0) == 0 {
+		return PublicKey{}, invalid("RSA modulus must be an odd number of 1024 to %d bits", maxRSAPublicBytes*8)
 	}
 	if !ee.IsInt64() || ee.Int64() < 3 || ee.Int64() > 1<<31-1 || ee.Bit(0) == 0 {
 		return PublicKey{}, invalid("RSA public exponent is out of range")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 )
 
@@ -12,31 +13,50 @@ import (
 // marshalling, and compares in constant time. The zero value holds nothing.
 type Secret struct {
 	_ [0]func() // makes Secret incomparable: == would not be constant-time
-	b []byte
+	// The bytes are reachable only through a function value. fmt cannot
+	// call String or Format on an unexported struct field, so a Secret
+	// inside another struct is printed field by field; a slice (or a
+	// pointer, under a verb like %s that it rejects) would then show its
+	// contents, but a function always prints as an address.
+	b func() []byte
 }
 
 // NewSecret returns a Secret holding a copy of b.
-func NewSecret(b []byte) Secret { return Secret{b: bytes.Clone(b)} }
+func NewSecret(b []byte) Secret {
+	c := bytes.Clone(b)
+	return Secret{b: func() []byte { return c }}
+}
+
+func (s Secret) bytes() []byte {
+	if s.b == nil {
+		return nil
+	}
+	return s.b()
+}
 
 // Len returns the number of secret bytes.
-func (s Secret) Len() int { return len(s.b) }
+func (s Secret) Len() int { return len(s.bytes()) }
 
 // IsZero reports whether s holds no bytes.
-func (s Secret) IsZero() bool { return len(s.b) == 0 }
+func (s Secret) IsZero() bool { return s.Len() == 0 }
 
 // Equal reports whether s and o hold the same bytes, in constant time for
 // equal lengths.
-func (s Secret) Equal(o Secret) bool { return subtle.ConstantTimeCompare(s.b, o.b) == 1 }
+func (s Secret) Equal(o Secret) bool { return subtle.ConstantTimeCompare(s.bytes(), o.bytes()) == 1 }
 
 // Expose returns the underlying bytes. The caller must not retain, log or
 // modify them.
-func (s Secret) Expose() []byte { return s.b }
+func (s Secret) Expose() []byte { return s.bytes() }
 
 // String returns a redacted placeholder.
 func (Secret) String() string { return "keymat.Secret(redacted)" }
 
 // GoString returns a redacted placeholder, so %#v cannot leak the bytes.
 func (s Secret) GoString() string { return s.String() }
+
+// Format prints the placeholder for every verb, including those (%d, %o,
+// %b) for which fmt would otherwise bypass String.
+func (s Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, s.String()) }
 
 // LogValue keeps the bytes out of structured logs.
 func (Secret) LogValue() slog.Value { return slog.StringValue("redacted") }
@@ -53,4 +73,4 @@ func (Secret) MarshalText() ([]byte, error) {
 
 // Wipe overwrites the secret bytes with zeros. Copies made earlier by
 // callers of Expose are not affected.
-func (s Secret) Wipe() { clear(s.b) }
+func (s Secret) Wipe() { clear(s.bytes()) }

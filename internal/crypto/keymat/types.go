@@ -6,12 +6,21 @@ import (
 	"strings"
 )
 
-// ErrInvalidKey is wrapped by every import and parse error. Messages say
-// what is wrong and never include key bytes.
+// ErrInvalidKey is matched (errors.Is) by every import and parse error.
+// Messages say what is wrong and never include key bytes.
 var ErrInvalidKey = errors.New("keymat: invalid key")
 
+// keyError reads "keymat: <reason>", so that a caller stripping the package
+// prefix is left with a sentence fit for an API error (Key Vault's own
+// wording where it has one), and matches ErrInvalidKey.
+type keyError struct{ reason string }
+
+func (e *keyError) Error() string { return "keymat: " + e.reason }
+
+func (e *keyError) Unwrap() error { return ErrInvalidKey }
+
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidKey, fmt.Sprintf(format, args...))
+	return &keyError{reason: fmt.Sprintf(format, args...)}
 }
 
 // KeyType is a key's kty. Managed HSM keeps only HSM-protected keys, so the
@@ -72,12 +81,12 @@ func (c Curve) String() string {
 }
 
 // ParseCurve parses a JWK crv value ("P-256", "P-256K", "P-384", "P-521"),
-// in any case. "SECP256K1", the name some tools use, is accepted for P-256K.
+// in any case.
 func ParseCurve(s string) (Curve, error) {
 	switch strings.ToUpper(s) {
 	case "P-256":
 		return CurveP256, nil
-	case "P-256K", "SECP256K1":
+	case "P-256K":
 		return CurveP256K, nil
 	case "P-384":
 		return CurveP384, nil
