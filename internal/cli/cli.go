@@ -76,6 +76,7 @@ authorization failure, 4 server or audit log unhealthy.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newServeCommand(s), newLoginCommand(s), newLogoutCommand(), newTokenCommand(s), newDirectoryCommand(s))
+	root.AddCommand(newServeCommand(s), newLoginCommand(s), newLogoutCommand(), newTokenCommand(s), newDirectoryCommand(s),
+		newRoleCommand(s), newSettingCommand(s))
 	return root
 }

@@ -78,11 +78,24 @@ type Config struct {
 	Log Log `json:"log"`
 	// Identity configures the embedded issuer and trusted external issuers.
 	Identity Identity `json:"identity"`
+	// Limits are every pool's object limits; zero fields take Managed HSM's.
+	Limits Limits `json:"limits"`
 
 	// Dev is set by `coffer serve --dev`: a ready pool named DevPool and a
 	// bootstrap administrator whose credentials go to bootstrap.json.
 	Dev     bool   `json:"-"`
 	DevPool string `json:"-"`
+}
+
+// Limits bound the objects a pool holds. Managed HSM's service limits are
+// the defaults (a zero field means the default); raising them is a
+// deliberate departure an operator makes for their own deployment.
+type Limits struct {
+	MaxKeys                 int `json:"maxKeys,omitempty"`                 // 5000
+	MaxVersionsPerKey       int `json:"maxVersionsPerKey,omitempty"`       // 100
+	MaxCustomRoles          int `json:"maxCustomRoles,omitempty"`          // 50
+	MaxAssignmentsPoolScope int `json:"maxAssignmentsPoolScope,omitempty"` // 50, at "/" and "/keys" together
+	MaxAssignmentsKeyScope  int `json:"maxAssignmentsKeyScope,omitempty"`  // 10 per key
 }
 
 // Identity configures authentication.
@@ -210,6 +223,13 @@ func (c *Config) Validate() error {
 	}
 	if c.MaintenanceInterval.Duration < time.Second {
 		errs = append(errs, fmt.Errorf("maintenanceInterval %s is too short", c.MaintenanceInterval))
+	}
+	for name, v := range map[string]int{"maxKeys": c.Limits.MaxKeys, "maxVersionsPerKey": c.Limits.MaxVersionsPerKey,
+		"maxCustomRoles": c.Limits.MaxCustomRoles, "maxAssignmentsPoolScope": c.Limits.MaxAssignmentsPoolScope,
+		"maxAssignmentsKeyScope": c.Limits.MaxAssignmentsKeyScope} {
+		if v < 0 || v > 1_000_000 {
+			errs = append(errs, fmt.Errorf("limits.%s %d must be between 0 (the default) and 1000000", name, v))
+		}
 	}
 	if c.Dev && !ValidPoolName(c.DevPool) {
 		errs = append(errs, fmt.Errorf("dev pool name %q must be 3-24 lower-case letters, digits or hyphens", c.DevPool))

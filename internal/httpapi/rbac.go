@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -80,11 +81,14 @@ func (s *Server) listRoleDefinitions(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	f, err := parseFilter(r.URL.Query().Get("$filter"), "atScopeAndBelow()", "roleName eq ")
+	if err != nil {
+		return err
+	}
 	out := api.RoleDefinitionListResult{Value: []api.RoleDefinition{}}
-	filter := r.URL.Query().Get("$filter")
 	for i := range defs {
 		d := &defs[i]
-		if name, ok := roleNameFilter(filter); ok && !strings.EqualFold(d.Name, name) {
+		if f.operand != "" && !strings.EqualFold(d.Name, f.operand) {
 			continue
 		}
 		out.Value = append(out.Value, wireRoleDefinition(d))
@@ -92,14 +96,49 @@ func (s *Server) listRoleDefinitions(w http.ResponseWriter, r *http.Request) err
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// roleNameFilter understands "roleName eq 'X'"; other filters (atScopeAndBelow)
-// do not narrow the set, since definitions exist only at "/".
-func roleNameFilter(f string) (string, bool) {
-	rest, ok := cutPrefixFold(strings.TrimSpace(f), "roleName eq ")
-	if !ok {
-		return "", false
+// listFilter is a parsed $filter: empty, a scope function that does not
+// narrow the set (atScope(), atScopeAndBelow(): definitions exist only at
+// "/", and assignment listings already hold what applies at the scope), or
+// one "name eq 'value'" / "assignedTo('value')" comparison.
+type listFilter struct {
+	operand string
+}
+
+// parseFilter accepts the filters the Managed HSM specification documents
+// for a listing, and refuses every other one: ignoring a filter a caller
+// relies on ("assignments of this principal") would answer a different
+// question than the one asked.
+func parseFilter(raw string, scopeFunc, comparison string) (listFilter, error) {
+	f := strings.TrimSpace(raw)
+	switch {
+	case f == "" || strings.EqualFold(f, scopeFunc):
+		return listFilter{}, nil
+	case comparison != "":
+		if rest, ok := cutPrefixFold(f, comparison); ok {
+			if v, ok := quoted(strings.TrimSpace(rest)); ok {
+				return listFilter{operand: v}, nil
+			}
+		}
+		// ARM's assignedTo('id') means the same as principalId eq 'id'.
+		if rest, ok := cutPrefixFold(f, "assignedTo("); ok && comparison == "principalId eq " && strings.HasSuffix(rest, ")") {
+			if v, ok := quoted(strings.TrimSpace(strings.TrimSuffix(rest, ")"))); ok {
+				return listFilter{operand: v}, nil
+			}
+		}
 	}
-	return strings.Trim(strings.TrimSpace(rest), "'"), true
+	want := scopeFunc
+	if comparison != "" {
+		want += " or " + comparison + "'...'"
+	}
+	return listFilter{}, &hsm.Error{Kind: hsm.KindBadRequest, Code: "BadParameter",
+		Message: fmt.Sprintf("The $filter %q is not supported here; use %s.", truncate(f, 100), want)}
+}
+
+func quoted(s string) (string, bool) {
+	if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' && !strings.Contains(s[1:len(s)-1], "'") {
+		return s[1 : len(s)-1], true
+	}
+	return "", false
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -165,10 +204,11 @@ func (s *Server) listRoleAssignments(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var f hsm.AssignmentFilter
-	if rest, ok := cutPrefixFold(strings.TrimSpace(r.URL.Query().Get("$filter")), "principalId eq "); ok {
-		f.PrincipalID = strings.Trim(strings.TrimSpace(rest), "'")
+	lf, err := parseFilter(r.URL.Query().Get("$filter"), "atScope()", "principalId eq ")
+	if err != nil {
+		return err
 	}
+	f := hsm.AssignmentFilter{PrincipalID: lf.operand}
 	list, err := poolFrom(r.Context()).ListRoleAssignments(r.Context(), callerFrom(r.Context()), scope, f)
 	if err != nil {
 		return err

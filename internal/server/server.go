@@ -28,6 +28,7 @@ import (
 	"github.com/cofferkms/coffer/internal/config"
 	"github.com/cofferkms/coffer/internal/crypto/keymat"
 	"github.com/cofferkms/coffer/internal/directory"
+	"github.com/cofferkms/coffer/internal/hsm"
 	"github.com/cofferkms/coffer/internal/httpapi"
 	"github.com/cofferkms/coffer/internal/mgmt"
 	"github.com/cofferkms/coffer/internal/oidc"
@@ -131,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	}
 	if s.registry, err = mgmt.Open(ctx, mgmt.Config{
 		Store: s.store, System: s.sys.Store(), Seal: s.seal, DNSSuffix: cfg.DNSSuffix, Logger: logger.With("component", "pool"),
+		Limits: hsm.Limits(cfg.Limits),
 	}); err != nil {
 		return nil, err
 	}

@@ -50,7 +50,12 @@ func devConfig(dir string) config.Config {
 
 func startServer(t testing.TB, dir string) *testServer {
 	t.Helper()
-	srv, err := New(context.Background(), devConfig(dir), slog.New(slog.DiscardHandler))
+	return startServerConfig(t, devConfig(dir))
+}
+
+func startServerConfig(t testing.TB, cfg config.Config) *testServer {
+	t.Helper()
+	srv, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
 	}
