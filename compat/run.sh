@@ -5,13 +5,13 @@
 # check. Needs root to add the pool's host name to /etc/hosts; the file is
 # restored on exit whatever happens.
 #
-#   compat/run.sh [suite...]     suites: python go js az interop (default: all)
+#   compat/run.sh [suite...]     suites: python go js az interop rbac (default: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(python go js az interop)
+[ ${#suites[@]} -gt 0 ] || suites=(python go js az interop rbac)
 port=${COFFER_PORT:-8443}
 work=$(mktemp -d)
 server_pid=
@@ -80,6 +80,59 @@ run_js() {
 		echo "compat: js SDK, set-up $setup"
 		(cd compat/js && COFFER_SETUP=$setup NODE_EXTRA_CA_CERTS=$ca npm test --silent)
 	done
+}
+# The Contoso separation-of-duties tutorial: the directory is populated with
+# the coffer CLI, then the Python SDKs play every party.
+run_rbac() {
+	echo "compat: Contoso separation of duties (python azure-keyvault-administration)"
+	local cli=$work/rbac-cli
+	coffer() { COFFER_CONFIG_DIR=$cli "$work/coffer" "$@"; }
+	coffer login --bootstrap "$boot" -o none
+	pw() { python3 -c 'import secrets; print("C0ffer-" + secrets.token_urlsafe(12))'; }
+	declare -A upn=([security]=alice@contoso.test [devops]=dave@contoso.test [devops2]=dana@contoso.test [auditor]=audrey@contoso.test)
+	python3 -c 'import json; json.dump({"users": {}, "groups": {}, "resources": {}}, open("'"$work"'/contoso.json", "w"))'
+	add() { # section key json-file-or-string
+		python3 - "$work/contoso.json" "$@" <<'PY'
+import json, sys
+path, section, key, value = sys.argv[1:]
+d = json.load(open(path))
+d[section][key] = json.loads(value)
+json.dump(d, open(path, "w"))
+PY
+	}
+	for u in security devops devops2 auditor; do
+		local p
+		p=$(pw)
+		oid=$(echo "$p" | coffer directory user create --upn "${upn[$u]}" --display-name "$u" --query objectId -o tsv)
+		add users "$u" "{\"upn\": \"${upn[$u]}\", \"password\": \"$p\", \"objectId\": \"$oid\"}"
+	done
+	for g in security devops auditors; do
+		oid=$(coffer directory group create --name "Contoso $g" --query objectId -o tsv)
+		add groups "$g" "\"$oid\""
+	done
+	member() { coffer directory group member add "$(j groups "$1")" "$(j users "$2" objectId)"; }
+	j() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]]; print(d if len(sys.argv) < 5 else d[sys.argv[4]])' "$work/contoso.json" "$@"; }
+	member security security
+	member devops devops
+	member devops devops2
+	member auditors auditor
+	for r in contoso-app-vm contosologstorage; do
+		header=$(coffer directory resource create "$r" --query identityHeader -o tsv)
+		oid=$(coffer directory mi system-assign --resource "$r" --query objectId -o tsv)
+		add resources "$r" "{\"identityHeader\": \"$header\", \"objectId\": \"$oid\"}"
+	done
+	python3 - "$work/contoso.json" "$work/coffer" "$cli" "$port" <<'PY'
+import json, sys
+path, coffer, cli, port = sys.argv[1:]
+d = json.load(open(path))
+d["identityEndpoint"] = f"https://localhost:{port}/msi/token"
+json.dump(d, open(path, "w"))
+# The test removes a group member with the coffer CLI signed in as above.
+open(cli + "/coffer", "w").write(f"#!/bin/sh\nCOFFER_CONFIG_DIR={cli} exec {coffer} \"$@\"\n")
+PY
+	chmod +x "$cli/coffer"
+	python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["coffer"]=sys.argv[2]; json.dump(d, open(p,"w"))' "$work/contoso.json" "$cli/coffer"
+	COFFER_CONTOSO=$work/contoso.json REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/python/contoso_test.py
 }
 run_az() { echo "compat: azure CLI"; bash compat/az/run.sh; }
 run_interop() { echo "compat: openssl interop"; REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/interop/openssl_check.py; }

@@ -24,8 +24,22 @@ func (o *outputOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.query, "query", "", "JMESPath query applied to the result (as az --query)")
 }
 
+// columns wraps a result with the columns its table shows, in order; JSON,
+// TSV and --query see the whole result.
+type columns struct {
+	v    any
+	cols []string
+}
+
 // print renders v in the chosen format.
 func (o *outputOptions) print(w io.Writer, v any) error {
+	var cols []string
+	if c, ok := v.(columns); ok {
+		v, cols = c.v, c.cols
+		if o.query != "" {
+			cols = nil
+		}
+	}
 	// Round-trip through JSON so the query sees the wire shape.
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -50,6 +64,9 @@ func (o *outputOptions) print(w io.Writer, v any) error {
 			fmt.Fprintln(w, strings.Join(row.values, "\t"))
 		}
 	case "table":
+		if cols != nil {
+			data = project(data, cols)
+		}
 		rs := rows(data)
 		if len(rs) == 0 {
 			return nil
@@ -73,6 +90,34 @@ func (o *outputOptions) print(w io.Writer, v any) error {
 	return nil
 }
 
+// project keeps the named fields of an object or a list of objects, in
+// order (header order follows cols, not the alphabet).
+func project(data any, cols []string) any {
+	one := func(m map[string]any) orderedRow {
+		r := orderedRow{}
+		for _, c := range cols {
+			r.keys, r.vals = append(r.keys, c), append(r.vals, scalar(m[c]))
+		}
+		return r
+	}
+	switch d := data.(type) {
+	case []any:
+		out := []any{}
+		for _, it := range d {
+			if m, ok := it.(map[string]any); ok {
+				out = append(out, one(m))
+			}
+		}
+		return out
+	case map[string]any:
+		return []any{one(d)}
+	}
+	return data
+}
+
+// orderedRow is a projected object whose columns keep their order.
+type orderedRow struct{ keys, vals []string }
+
 type row struct{ header, values []string }
 
 // rows flattens a result for table and tsv output: a list of objects gives
@@ -95,6 +140,10 @@ func rows(data any) []row {
 		}
 		var out []row
 		for _, it := range d {
+			if r, ok := it.(orderedRow); ok {
+				out = append(out, row{header: r.keys, values: r.vals})
+				continue
+			}
 			if m, ok := it.(map[string]any); ok {
 				var vals []string
 				for _, k := range keys {

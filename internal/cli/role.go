@@ -59,6 +59,81 @@ func resolveRole(ctx context.Context, c *client.Client, role string) (string, er
 	return "", usageErr("no role definition is named %q", role)
 }
 
+// roleDefinitionView is a role definition as az keyvault role definition
+// prints it: the properties flattened next to the id and name.
+type roleDefinitionView struct {
+	AssignableScopes []string         `json:"assignableScopes"`
+	Description      string           `json:"description"`
+	ID               string           `json:"id"`
+	Name             string           `json:"name"`
+	Permissions      []api.Permission `json:"permissions"`
+	RoleName         string           `json:"roleName"`
+	RoleType         string           `json:"roleType"`
+	Type             string           `json:"type"`
+}
+
+var definitionColumns = []string{"roleName", "roleType", "name", "description"}
+
+func definitionView(d api.RoleDefinition) roleDefinitionView {
+	v := roleDefinitionView{ID: d.ID, Name: d.Name, Type: d.Type}
+	if p := d.Properties; p != nil {
+		v.AssignableScopes, v.Description, v.Permissions, v.RoleName, v.RoleType = p.AssignableScopes, p.Description, p.Permissions, p.RoleName, p.Type
+	}
+	return v
+}
+
+// roleAssignmentView is a role assignment as az keyvault role assignment
+// prints it, with the role's name resolved.
+type roleAssignmentView struct {
+	ID                 string `json:"id"`
+	Name               string `json:"name"`
+	PrincipalID        string `json:"principalId"`
+	RoleDefinitionID   string `json:"roleDefinitionId"`
+	RoleDefinitionName string `json:"roleDefinitionName"`
+	Scope              string `json:"scope"`
+	Type               string `json:"type"`
+}
+
+var assignmentColumns = []string{"name", "roleDefinitionName", "principalId", "scope"}
+
+// assignmentViews flattens assignments and names their roles from one
+// listing of the definitions.
+func assignmentViews(ctx context.Context, c *client.Client, as ...api.RoleAssignment) ([]roleAssignmentView, error) {
+	var defs api.RoleDefinitionListResult
+	if err := c.Data(ctx, "GET", rbacPath("/", "roleDefinitions", ""), nil, nil, &defs); err != nil {
+		// Naming roles is a convenience; a caller who may list
+		// assignments but not definitions still gets the assignments.
+		defs.Value = nil
+	}
+	names := map[string]string{}
+	for _, d := range defs.Value {
+		if d.Properties != nil {
+			names[strings.ToLower(d.Name)] = d.Properties.RoleName
+		}
+	}
+	out := []roleAssignmentView{}
+	for _, a := range as {
+		v := roleAssignmentView{ID: a.ID, Name: a.Name, Type: a.Type}
+		if p := a.Properties; p != nil {
+			v.PrincipalID, v.RoleDefinitionID, v.Scope = p.PrincipalID, p.RoleDefinitionID, p.Scope
+			v.RoleDefinitionName = names[strings.ToLower(p.RoleDefinitionID[strings.LastIndex(p.RoleDefinitionID, "/")+1:])]
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func oneAssignment(ctx context.Context, c *client.Client, a api.RoleAssignment, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	vs, err := assignmentViews(ctx, c, a)
+	if err != nil {
+		return nil, err
+	}
+	return columns{vs[0], assignmentColumns}, nil
+}
+
 func newRoleCommand(s *streams) *cobra.Command {
 	o := &clientOptions{}
 	cmd := &cobra.Command{
@@ -83,13 +158,13 @@ func newRoleCommand(s *streams) *cobra.Command {
 			if err := c.Data(ctx, "GET", rbacPath("/", "roleDefinitions", ""), nil, nil, &list); err != nil {
 				return nil, err
 			}
-			out := []api.RoleDefinition{}
+			out := []roleDefinitionView{}
 			for _, d := range list.Value {
 				if !customOnly || d.Properties.Type == "CustomRole" {
-					out = append(out, d)
+					out = append(out, definitionView(d))
 				}
 			}
-			return out, nil
+			return columns{out, definitionColumns}, nil
 		})}
 	dlist.Flags().BoolVar(&customOnly, "custom-role-only", false, "list custom roles only")
 	dshow := &cobra.Command{Use: "show NAME_OR_ID", Short: "Show a role definition", Args: cobra.ExactArgs(1),
@@ -99,7 +174,10 @@ func newRoleCommand(s *streams) *cobra.Command {
 				return nil, err
 			}
 			var d api.RoleDefinition
-			return d, c.Data(ctx, "GET", rbacPath("/", "roleDefinitions", id), nil, nil, &d)
+			if err := c.Data(ctx, "GET", rbacPath("/", "roleDefinitions", id), nil, nil, &d); err != nil {
+				return nil, err
+			}
+			return columns{definitionView(d), definitionColumns}, nil
 		})}
 	var defJSON string
 	put := func(update bool) func(ctx context.Context, c *client.Client, _ []string) (any, error) {
@@ -135,7 +213,10 @@ func newRoleCommand(s *streams) *cobra.Command {
 				Permissions: []api.Permission{{Actions: []string{}, NotActions: []string{}, DataActions: nonNilStrings(in.DataActions), NotDataActions: nonNilStrings(in.NotDataActions)}},
 			}}
 			var d api.RoleDefinition
-			return d, c.Data(ctx, "PUT", rbacPath("/", "roleDefinitions", id), nil, body, &d)
+			if err := c.Data(ctx, "PUT", rbacPath("/", "roleDefinitions", id), nil, body, &d); err != nil {
+				return nil, err
+			}
+			return columns{definitionView(d), definitionColumns}, nil
 		}
 	}
 	dcreate := &cobra.Command{Use: "create", Short: "Create a custom role", Args: cobra.NoArgs, RunE: run(put(false)),
@@ -152,7 +233,10 @@ func newRoleCommand(s *streams) *cobra.Command {
 				return nil, err
 			}
 			var d api.RoleDefinition
-			return d, c.Data(ctx, "DELETE", rbacPath("/", "roleDefinitions", id), nil, nil, &d)
+			if err := c.Data(ctx, "DELETE", rbacPath("/", "roleDefinitions", id), nil, nil, &d); err != nil {
+				return nil, err
+			}
+			return columns{definitionView(d), definitionColumns}, nil
 		})}
 	def.AddCommand(dlist, dshow, dcreate, dupdate, ddelete)
 
@@ -171,7 +255,7 @@ func newRoleCommand(s *streams) *cobra.Command {
 			}
 			body := api.RoleAssignmentCreateParameters{Properties: &api.RoleAssignmentProperties{RoleDefinitionID: roleDefinitionPrefix + id, PrincipalID: assignee}}
 			var a api.RoleAssignment
-			return a, c.Data(ctx, "PUT", rbacPath(scope, "roleAssignments", n), nil, body, &a)
+			return oneAssignment(ctx, c, a, c.Data(ctx, "PUT", rbacPath(scope, "roleAssignments", n), nil, body, &a))
 		})}
 	acreate.Flags().StringVar(&role, "role", "", "role name or id")
 	acreate.Flags().StringVar(&assignee, "assignee", "", "principal object id (user, group, service principal or managed identity)")
@@ -188,32 +272,36 @@ func newRoleCommand(s *streams) *cobra.Command {
 			if err := c.Data(ctx, "GET", rbacPath(scope, "roleAssignments", ""), q, nil, &list); err != nil {
 				return nil, err
 			}
-			if role == "" {
-				return list.Value, nil
+			out := list.Value
+			if role != "" {
+				id, err := resolveRole(ctx, c, role)
+				if err != nil {
+					return nil, err
+				}
+				out = nil
+				for _, a := range list.Value {
+					if strings.HasSuffix(strings.ToLower(a.Properties.RoleDefinitionID), "/"+strings.ToLower(id)) {
+						out = append(out, a)
+					}
+				}
 			}
-			id, err := resolveRole(ctx, c, role)
+			vs, err := assignmentViews(ctx, c, out...)
 			if err != nil {
 				return nil, err
 			}
-			out := []api.RoleAssignment{}
-			for _, a := range list.Value {
-				if strings.HasSuffix(a.Properties.RoleDefinitionID, id) {
-					out = append(out, a)
-				}
-			}
-			return out, nil
+			return columns{vs, assignmentColumns}, nil
 		})}
 	alist.Flags().StringVar(&role, "role", "", "only this role")
 	alist.Flags().StringVar(&assignee, "assignee", "", "only this principal (at any scope)")
 	ashow := &cobra.Command{Use: "show NAME", Short: "Show a role assignment", Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, c *client.Client, args []string) (any, error) {
 			var a api.RoleAssignment
-			return a, c.Data(ctx, "GET", rbacPath(scope, "roleAssignments", args[0]), nil, nil, &a)
+			return oneAssignment(ctx, c, a, c.Data(ctx, "GET", rbacPath(scope, "roleAssignments", args[0]), nil, nil, &a))
 		})}
 	adelete := &cobra.Command{Use: "delete NAME", Short: "Delete a role assignment", Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, c *client.Client, args []string) (any, error) {
 			var a api.RoleAssignment
-			return a, c.Data(ctx, "DELETE", rbacPath(scope, "roleAssignments", args[0]), nil, nil, &a)
+			return oneAssignment(ctx, c, a, c.Data(ctx, "DELETE", rbacPath(scope, "roleAssignments", args[0]), nil, nil, &a))
 		})}
 	for _, c := range []*cobra.Command{acreate, alist, ashow, adelete} {
 		c.Flags().StringVar(&scope, "scope", "/", `scope: "/", "/keys" or "/keys/{name}"`)
@@ -238,7 +326,10 @@ func newSettingCommand(s *streams) *cobra.Command {
 		&cobra.Command{Use: "list", Short: "List the pool's settings", Args: cobra.NoArgs,
 			RunE: o.run(s, func(ctx context.Context, c *client.Client) (any, error) {
 				var out api.SettingsListResult
-				return out.Settings, c.Data(ctx, "GET", "/settings", nil, nil, &out)
+				if err := c.Data(ctx, "GET", "/settings", nil, nil, &out); err != nil {
+					return nil, err
+				}
+				return out.Settings, nil
 			})},
 	)
 	var value string

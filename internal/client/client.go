@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -68,7 +69,9 @@ type cachedToken struct {
 
 // New returns a client for a profile.
 func New(p Profile) (*Client, error) {
-	hc := &http.Client{Timeout: 60 * time.Second}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = dialLocalhost
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: tr}
 	if p.CAFile != "" {
 		pem, err := os.ReadFile(p.CAFile)
 		if err != nil {
@@ -81,9 +84,32 @@ func New(p Profile) (*Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("%s holds no PEM certificate", p.CAFile)
 		}
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &Client{Profile: p, HTTP: hc, tokens: map[string]cachedToken{}}, nil
+}
+
+// dialLocalhost resolves "localhost" and every name under ".localhost" to
+// the loopback address, as RFC 6761 §6.3 lets applications do, so a
+// development pool's URL (https://dev.mhsm.localhost:8443) works without an
+// /etc/hosts entry. Other names resolve as usual.
+func dialLocalhost(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			conn, err := d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+			if err == nil {
+				return conn, nil
+			}
+			if c6, err6 := d.DialContext(ctx, network, net.JoinHostPort("::1", port)); err6 == nil {
+				return c6, nil
+			}
+			return nil, err
+		}
+	}
+	return d.DialContext(ctx, network, addr)
 }
 
 // TokenResponse is what the token endpoint returns.
