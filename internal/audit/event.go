@@ -24,9 +24,12 @@ type Identity struct {
 // Event is one audited request. Field names follow Azure's AuditEvent
 // schema where one exists. An Event never holds plaintext, ciphertext, key
 // material, tokens or secrets: only names, identifiers and outcomes.
+//
+// Seq and PrevHash must stay the first two fields and Hash the last: the
+// log's line format depends on that order (see the package doc).
 type Event struct {
-	// Set by the log when the event is appended. Hash is always the last
-	// member written (see log.go).
+	// Seq, PrevHash and Hash are set by Manager.Append: the event's place
+	// in its log, the hash of the event before it, and its own hash.
 	Seq      uint64 `json:"seq"`
 	PrevHash string `json:"prev"`
 
@@ -57,7 +60,7 @@ type Event struct {
 	BreakGlass bool   `json:"breakGlass,omitempty"`
 	Detail     string `json:"detail,omitempty"`
 
-	Hash string `json:"hash,omitempty"`
+	Hash string `json:"hash,omitempty"` // always the last member of a line
 }
 
 type ctxKey struct{}
