@@ -133,6 +133,35 @@ PY
 	chmod +x "$cli/coffer"
 	python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["coffer"]=sys.argv[2]; json.dump(d, open(p,"w"))' "$work/contoso.json" "$cli/coffer"
 	COFFER_CONTOSO=$work/contoso.json REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/python/contoso_test.py
+
+	echo "compat: coffer role and setting commands"
+	fail() { echo "compat: coffer role: $*" >&2; return 1; }
+	local def name got
+	def=$(coffer role definition create --role-definition '{"roleName":"CLI Signer","description":"d","dataActions":["Microsoft.KeyVault/managedHsm/keys/sign/action","Microsoft.KeyVault/managedHsm/keys/read/action"],"notDataActions":["Microsoft.KeyVault/managedHsm/keys/read/action"]}' --query name -o tsv)
+	[ "$(coffer role definition show "CLI Signer" --query 'permissions[0].notDataActions[0]' -o tsv)" = Microsoft.KeyVault/managedHsm/keys/read/action ] || fail "definition show by name"
+	coffer role definition update --role-definition "{\"name\":\"$def\",\"roleName\":\"CLI Signer\",\"dataActions\":[\"Microsoft.KeyVault/managedHsm/keys/verify/action\"]}" -o none
+	[ "$(coffer role definition show "$def" --query 'permissions[0].dataActions' -o tsv)" = Microsoft.KeyVault/managedHsm/keys/verify/action ] || fail "definition update"
+	[ "$(coffer role definition list --custom-role-only --query 'length(@)')" -ge 1 ] || fail "custom-only list"
+	name=$(coffer role assignment create --role "CLI Signer" --assignee dana@contoso.test --scope /keys/contoso-signing --query name -o tsv)
+	got=$(coffer role assignment list --assignee dana@contoso.test --query "[?name=='$name'] | [0].join(' @ ', [roleDefinitionName, scope])" -o tsv)
+	[ "$got" = "CLI Signer @ /keys/contoso-signing" ] || fail "assignment list --assignee by user name gave '$got'"
+	[ "$(coffer role assignment show "$name" --scope /keys/contoso-signing --query principalId -o tsv)" = "$(j users devops2 objectId)" ] || fail "assignment show"
+	coffer role assignment create --role "Managed HSM Crypto Auditor" --assignee "Contoso auditors" -o none 2>/dev/null && fail "a duplicate assignment was accepted"
+	set +e
+	coffer role assignment create --role "No Such Role" --assignee dana@contoso.test -o none 2>"$work/err"; rc=$?
+	set -e
+	[ $rc = 2 ] && grep -q 'no role definition is named' "$work/err" || fail "unknown role name: rc=$rc $(cat "$work/err")"
+	coffer role definition delete "CLI Signer" -o none
+	coffer role assignment delete "$name" --scope /keys/contoso-signing -o none
+	set +e
+	coffer role assignment show "$name" --scope /keys/contoso-signing -o none 2>"$work/err"; rc=$?
+	set -e
+	[ $rc = 1 ] && grep -q RoleAssignmentNotFound "$work/err" || fail "deleted assignment still shown: rc=$rc $(cat "$work/err")"
+	coffer setting update AllowKeyManagementOperationsThroughARM --value true -o none
+	[ "$(coffer setting show AllowKeyManagementOperationsThroughARM --query value -o tsv)" = true ] || fail "setting update"
+	[ "$(coffer setting list --query "[?name=='AllowKeyManagementOperationsThroughARM'].value | [0]" -o tsv)" = true ] || fail "setting list"
+	coffer setting update AllowKeyManagementOperationsThroughARM --value maybe -o none 2>/dev/null && fail "a bad setting value was accepted"
+	echo "compat: coffer role and setting commands passed"
 }
 run_az() { echo "compat: azure CLI"; bash compat/az/run.sh; }
 run_interop() { echo "compat: openssl interop"; REQUESTS_CA_BUNDLE=$ca /usr/bin/python3 -W ignore::ResourceWarning compat/interop/openssl_check.py; }

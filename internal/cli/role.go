@@ -44,7 +44,7 @@ func resolveRole(ctx context.Context, c *client.Client, role string) (string, er
 	if i := strings.LastIndex(role, "/"); i >= 0 {
 		role = role[i+1:]
 	}
-	if len(role) == 36 && strings.Count(role, "-") == 4 {
+	if isGUID(role) {
 		return role, nil
 	}
 	var list api.RoleDefinitionListResult
@@ -121,6 +121,58 @@ func assignmentViews(ctx context.Context, c *client.Client, as ...api.RoleAssign
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// resolveAssignee turns --assignee into an object id, as az does: a GUID is
+// taken as is; a user principal name, or the display name of exactly one
+// principal, is looked up in the directory (which needs directory access).
+func resolveAssignee(ctx context.Context, c *client.Client, who string) (string, error) {
+	if isGUID(who) {
+		return who, nil
+	}
+	var list struct {
+		Value []struct {
+			ObjectID    string `json:"objectId"`
+			UPN         string `json:"upn"`
+			DisplayName string `json:"displayName"`
+		} `json:"value"`
+	}
+	if err := c.Directory(ctx, "GET", "/"+url.PathEscape(c.Profile.Tenant)+"/principals", nil, &list); err != nil {
+		return "", fmt.Errorf("looking up %q in the directory (pass an object id instead): %w", who, err)
+	}
+	var found []string
+	for _, p := range list.Value {
+		if strings.EqualFold(p.UPN, who) {
+			return p.ObjectID, nil
+		}
+		if p.DisplayName == who {
+			found = append(found, p.ObjectID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", usageErr("no principal is named %q", who)
+	}
+	return "", usageErr("%d principals are named %q; pass an object id", len(found), who)
+}
+
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if r != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", r):
+			return false
+		}
+	}
+	return true
 }
 
 func oneAssignment(ctx context.Context, c *client.Client, a api.RoleAssignment, err error) (any, error) {
@@ -249,16 +301,20 @@ func newRoleCommand(s *streams) *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
+			principal, err := resolveAssignee(ctx, c, assignee)
+			if err != nil {
+				return nil, err
+			}
 			n := name
 			if n == "" {
 				n = newGUID()
 			}
-			body := api.RoleAssignmentCreateParameters{Properties: &api.RoleAssignmentProperties{RoleDefinitionID: roleDefinitionPrefix + id, PrincipalID: assignee}}
+			body := api.RoleAssignmentCreateParameters{Properties: &api.RoleAssignmentProperties{RoleDefinitionID: roleDefinitionPrefix + id, PrincipalID: principal}}
 			var a api.RoleAssignment
 			return oneAssignment(ctx, c, a, c.Data(ctx, "PUT", rbacPath(scope, "roleAssignments", n), nil, body, &a))
 		})}
 	acreate.Flags().StringVar(&role, "role", "", "role name or id")
-	acreate.Flags().StringVar(&assignee, "assignee", "", "principal object id (user, group, service principal or managed identity)")
+	acreate.Flags().StringVar(&assignee, "assignee", "", "principal: object id, user principal name, or a unique display name")
 	acreate.Flags().StringVar(&name, "name", "", "assignment name (a GUID; default: a new one)")
 	acreate.MarkFlagRequired("role")
 	acreate.MarkFlagRequired("assignee")
@@ -266,7 +322,11 @@ func newRoleCommand(s *streams) *cobra.Command {
 		RunE: run(func(ctx context.Context, c *client.Client, _ []string) (any, error) {
 			q := url.Values{}
 			if assignee != "" {
-				q.Set("$filter", "principalId eq '"+assignee+"'")
+				principal, err := resolveAssignee(ctx, c, assignee)
+				if err != nil {
+					return nil, err
+				}
+				q.Set("$filter", "principalId eq '"+principal+"'")
 			}
 			var list api.RoleAssignmentListResult
 			if err := c.Data(ctx, "GET", rbacPath(scope, "roleAssignments", ""), q, nil, &list); err != nil {
