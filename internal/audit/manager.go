@@ -411,6 +411,24 @@ func (m *Manager) Health() error {
 	return errors.Join(errs...)
 }
 
+// Writable reports whether pool's log is currently accepting events: it is
+// open and its last write or probe succeeded. It is cheap (no locks on the
+// common path), so a server can refuse a state-changing request before
+// acting when the event could not be recorded anyway. In fail-open mode it
+// is always true.
+func (m *Manager) Writable(pool string) bool {
+	if m.cfg.FailOpen {
+		return true
+	}
+	m.mu.RLock()
+	l, closed := m.logs[LogDirName(pool)], m.closed
+	m.mu.RUnlock()
+	if closed {
+		return false
+	}
+	return l == nil || !l.broken.Load()
+}
+
 // sortedLogs returns the logs by name; m.mu must be held.
 func (m *Manager) sortedLogs() []*log {
 	logs := make([]*log, 0, len(m.logs))

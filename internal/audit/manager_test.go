@@ -385,6 +385,12 @@ func TestDiskFullFailsClosedAndRecovers(t *testing.T) {
 	if h := m.Health(); !errors.Is(h, ErrUnavailable) || !errContains(h, "no space") {
 		t.Errorf("Health(disk full) = %v, want ErrUnavailable naming the cause", h)
 	}
+	if m.Writable("p1") {
+		t.Errorf("Writable(p1) = true while the disk is full, want false")
+	}
+	if !m.Writable("p2") {
+		t.Errorf("Writable(p2) = false for a log not yet opened, want true")
+	}
 	if got := fileSize(t, path); got != sizeBefore {
 		t.Errorf("events file is %d bytes after a failed partial write, want %d (cut back)", got, sizeBefore)
 	}
@@ -394,6 +400,9 @@ func TestDiskFullFailsClosedAndRecovers(t *testing.T) {
 	// Space returns: the probe heals the log without traffic.
 	ffs.set(func(f *faultFS) { f.writeErr = nil })
 	waitFor(t, "Health to clear", func() bool { return m.Health() == nil })
+	if !m.Writable("p1") {
+		t.Errorf("Writable(p1) = false after recovery, want true")
+	}
 	ev = testEvent("p1", 5)
 	if err := m.Append(t.Context(), ev); err != nil || ev.Seq != 4 {
 		t.Fatalf("Append(after recovery) = seq %d, %v, want seq 4", ev.Seq, err)

@@ -52,6 +52,7 @@ type log struct {
 	buf       []byte
 
 	writing atomic.Int64 // start of the write in progress (UnixNano), 0 when idle
+	broken  atomic.Bool  // mirrors st.err != nil, for Writable's lock-free read
 
 	smu sync.Mutex
 	st  logState
@@ -335,6 +336,7 @@ func (l *log) failing(err error) {
 		l.st.failingSince = now
 	}
 	l.st.err = err
+	l.broken.Store(true)
 	ok, suppressed := l.st.failLim.allow(now)
 	l.smu.Unlock()
 	if first || ok {
@@ -351,6 +353,7 @@ func (l *log) healthy() {
 	l.smu.Lock()
 	was, since := l.st.err, l.st.failingSince
 	l.st.err = nil
+	l.broken.Store(false)
 	l.smu.Unlock()
 	if was != nil {
 		l.m.cfg.Logger.Warn("audit log writes again", slog.String("log", l.name), slog.Duration("failedFor", time.Since(since)))

@@ -80,6 +80,10 @@ type Config struct {
 	Identity Identity `json:"identity"`
 	// Limits are every pool's object limits; zero fields take Managed HSM's.
 	Limits Limits `json:"limits"`
+	// Audit configures the audit log, its forwarding sinks and alerts.
+	Audit Audit `json:"audit"`
+	// Metrics guards the Prometheus endpoint.
+	Metrics Metrics `json:"metrics"`
 
 	// Dev is set by `coffer serve --dev`: a ready pool named DevPool and a
 	// bootstrap administrator whose credentials go to bootstrap.json.
@@ -96,6 +100,59 @@ type Limits struct {
 	MaxCustomRoles          int `json:"maxCustomRoles,omitempty"`          // 50
 	MaxAssignmentsPoolScope int `json:"maxAssignmentsPoolScope,omitempty"` // 50, at "/" and "/keys" together
 	MaxAssignmentsKeyScope  int `json:"maxAssignmentsKeyScope,omitempty"`  // 10 per key
+}
+
+// Audit configures the audit log. Sinks and alert rules are set here only:
+// nothing reachable through the API can change where events go.
+type Audit struct {
+	// FailOpen answers requests whose events could not be written (they
+	// are counted and reported loudly). The default, fail-closed, refuses
+	// them with 503.
+	FailOpen bool `json:"failOpen,omitempty"`
+	// RotateBytes starts a new events file past this size (default 64 MiB);
+	// RotateEvery at this age (default: by size only).
+	RotateBytes int64    `json:"rotateBytes,omitempty"`
+	RotateEvery Duration `json:"rotateEvery,omitempty"`
+	// Retain keeps at most this many rotated files per log; RetainFor
+	// removes rotated files older than this. Zero keeps everything.
+	Retain    int      `json:"retain,omitempty"`
+	RetainFor Duration `json:"retainFor,omitempty"`
+	// CheckpointEvery is how often a growing log's head is signed (default 1m).
+	CheckpointEvery Duration `json:"checkpointEvery,omitempty"`
+	// Stdout copies every event to standard output as a JSON line.
+	Stdout bool `json:"stdout,omitempty"`
+	// Webhooks receive events in batches (and alerts), for a SIEM.
+	Webhooks []Webhook `json:"webhooks,omitempty"`
+	// Alerts are alert rules; absent means the defaults (a burst of
+	// failed authentications from one address, a burst of denials for one
+	// principal, any break-glass use, any purge or security-domain
+	// operation). An empty list turns alerts off.
+	Alerts []json.RawMessage `json:"alerts"`
+}
+
+// Webhook is an HTTP endpoint events are POSTed to as a JSON array.
+type Webhook struct {
+	URL string `json:"url"`
+	// Headers are added to every POST (e.g. an Authorization header for the
+	// receiver); keep the configuration file private when they hold secrets.
+	Headers map[string]string `json:"headers,omitempty"`
+	// CAFile is a CA certificate to trust for the receiver, besides the
+	// system's.
+	CAFile string `json:"caFile,omitempty"`
+	// Events (default true) sends every event; Alerts (default true) sends
+	// every alert.
+	Events *bool `json:"events,omitempty"`
+	Alerts *bool `json:"alerts,omitempty"`
+}
+
+// Metrics guards /metrics. Without either field it answers 403, so request
+// rates are not public by accident; --dev makes it public.
+type Metrics struct {
+	// Public serves /metrics to anyone who can reach the listener.
+	Public bool `json:"public,omitempty"`
+	// BearerTokenFile holds a token scrapers must send as
+	// "Authorization: Bearer <token>" (Prometheus's bearer_token_file).
+	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
 }
 
 // Identity configures authentication.
@@ -155,6 +212,14 @@ func Default() Config {
 		Log:                 Log{Level: "info", Format: "text"},
 		DevPool:             "dev",
 	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Load reads a JSON configuration file over the defaults. Unknown fields
@@ -230,6 +295,20 @@ func (c *Config) Validate() error {
 		if v < 0 || v > 1_000_000 {
 			errs = append(errs, fmt.Errorf("limits.%s %d must be between 0 (the default) and 1000000", name, v))
 		}
+	}
+	for i, w := range c.Audit.Webhooks {
+		u, err := url.Parse(w.URL)
+		switch {
+		case err != nil || u.Host == "":
+			errs = append(errs, fmt.Errorf("audit.webhooks[%d].url %q is not a URL", i, w.URL))
+		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
+			errs = append(errs, fmt.Errorf("audit.webhooks[%d].url must be https (http only to a loopback address)", i))
+		case u.User != nil:
+			errs = append(errs, fmt.Errorf("audit.webhooks[%d].url must not carry credentials; use headers", i))
+		}
+	}
+	if c.Audit.RotateBytes < 0 || c.Audit.Retain < 0 {
+		errs = append(errs, errors.New("audit.rotateBytes and audit.retain must not be negative"))
 	}
 	if c.Dev && !ValidPoolName(c.DevPool) {
 		errs = append(errs, fmt.Errorf("dev pool name %q must be 3-24 lower-case letters, digits or hyphens", c.DevPool))

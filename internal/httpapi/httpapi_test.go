@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,13 +63,29 @@ func (o onePool) PoolForHost(string) (*hsm.Pool, bool) { return o.p, true }
 type memAudit struct {
 	mu     sync.Mutex
 	events []audit.Event
+	fail   error // when set, the log cannot write
 }
 
 func (m *memAudit) Append(_ context.Context, ev *audit.Event) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
 	m.events = append(m.events, *ev)
-	m.mu.Unlock()
 	return nil
+}
+
+func (m *memAudit) Writable(string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fail == nil
+}
+
+func (m *memAudit) setFail(err error) {
+	m.mu.Lock()
+	m.fail = err
+	m.mu.Unlock()
 }
 
 type nopSeal struct{}
@@ -77,6 +94,12 @@ func (nopSeal) Wrap(_ context.Context, p, _ []byte) ([]byte, error)   { return p
 func (nopSeal) Unwrap(_ context.Context, b, _ []byte) ([]byte, error) { return b, nil }
 func (nopSeal) Describe() string                                      { return "none" }
 func (nopSeal) Close() error                                          { return nil }
+
+func mustPool(t testing.TB) *hsm.Pool {
+	t.Helper()
+	s, _ := newTestServer(t)
+	return s.cfg.Pools.(onePool).p
+}
 
 func newTestServer(t testing.TB) (*Server, *memAudit) {
 	t.Helper()
@@ -233,3 +256,47 @@ func FuzzPaths(f *testing.F) {
 		}
 	})
 }
+
+// TestAuditFailureRefusesBeforeActing checks a state-changing request is
+// not carried out when its event could not be recorded, and that requests
+// are answered again once the log writes.
+func TestAuditFailureRefusesBeforeActing(t *testing.T) {
+	s, al := newTestServer(t)
+	al.setFail(fmt.Errorf("%w: disk full", audit.ErrUnavailable))
+	for _, tc := range []struct{ method, target, body string }{
+		{"POST", "/keys/k/create?api-version=7.4", `{"kty":"EC-HSM"}`},
+		{"GET", "/keys?api-version=7.4", ""},
+	} {
+		rec := serve(s, tc.method, tc.target, tc.body, "tok")
+		var b map[string]map[string]string
+		json.Unmarshal(rec.Body.Bytes(), &b)
+		if rec.Code != 503 || b["error"]["code"] != "AuditUnavailable" || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s %s with a failing audit log = %d %s, want 503 AuditUnavailable with Retry-After", tc.method, tc.target, rec.Code, rec.Body)
+		}
+	}
+	al.setFail(nil)
+	if rec := serve(s, "GET", "/keys/k?api-version=7.4", "", "tok"); rec.Code != 404 {
+		t.Errorf("GET the key a refused request would have created = %d %s, want 404", rec.Code, rec.Body)
+	}
+	if rec := serve(s, "POST", "/keys/k/create?api-version=7.4", `{"kty":"EC-HSM"}`, "tok"); rec.Code != 200 {
+		t.Errorf("create after the log recovered = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// TestTokenInEventIsAnswered checks a request whose event held token-like
+// text (recorded redacted) is answered normally.
+func TestTokenInEventIsAnswered(t *testing.T) {
+	s, err := New(Config{Pools: onePool{mustPool(t)}, Auth: staticAuth{"tok"}, Audit: tokenGuardAudit{},
+		Challenge: Challenge{Resource: "https://mhsm.test", Tenant: "tenant-guid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(s, "POST", "/keys/k/create?api-version=7.4", `{"kty":"EC-HSM"}`, "tok"); rec.Code != 200 {
+		t.Errorf("create = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+type tokenGuardAudit struct{}
+
+func (tokenGuardAudit) Append(context.Context, *audit.Event) error { return audit.ErrTokenInEvent }
+func (tokenGuardAudit) Writable(string) bool                       { return true }

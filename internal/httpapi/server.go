@@ -45,6 +45,15 @@ type PoolResolver interface {
 // event could not be recorded and the request must fail.
 type AuditLog interface {
 	Append(ctx context.Context, ev *audit.Event) error
+	// Writable reports whether pool's log accepts events right now; a
+	// state-changing request is refused before it acts when it does not.
+	Writable(pool string) bool
+}
+
+// RequestObserver sees every answered request's event, after it is
+// recorded (for metrics). It must be quick.
+type RequestObserver interface {
+	ObserveRequest(ev *audit.Event, elapsed time.Duration)
 }
 
 // Challenge configures the WWW-Authenticate header of 401 responses.
@@ -70,8 +79,12 @@ type Config struct {
 	// JWKS, managed identity); nil disables them.
 	Identity http.Handler
 	// Ops serves operational endpoints (/healthz, /readyz, /metrics); nil
-	// disables them.
+	// disables them. They are not audited: probes and scrapes every few
+	// seconds would bury the requests auditors look for, and /readyz
+	// must answer precisely when the audit log cannot.
 	Ops http.Handler
+	// Observer, if set, sees every request's event (metrics).
+	Observer RequestObserver
 	// Directory enables the directory administration API.
 	Directory DirectoryConfig
 	// CAPEM is served at /ca.pem so clients can fetch the trust anchor.
@@ -170,6 +183,12 @@ func clientIP(r *http.Request) string {
 
 // ServeHTTP runs the request pipeline.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ops != nil && isOpsPath(r.URL.Path) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		s.cfg.Ops.ServeHTTP(w, r)
+		return
+	}
 	start := s.cfg.Now()
 	reqID := newRequestID()
 	ctx := context.WithValue(r.Context(), keyRequestID, reqID)
@@ -207,7 +226,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ev.OperationName == "" {
 		ev.OperationName = "Unknown"
 	}
-	if err := s.cfg.Audit.Append(ctx, ev); err != nil {
+	err := s.cfg.Audit.Append(ctx, ev)
+	if errors.Is(err, audit.ErrTokenInEvent) {
+		// The event is on record with the token-like text redacted; the
+		// request itself is answered as usual.
+		s.log.Warn("audit event carried token-like text, recorded redacted", slog.String("requestId", reqID))
+		err = nil
+	}
+	if s.cfg.Observer != nil {
+		if err != nil {
+			ev.HTTPStatusCode, ev.ResultType = http.StatusServiceUnavailable, audit.ResultFailure
+		}
+		s.cfg.Observer.ObserveRequest(ev, elapsed)
+	}
+	if err != nil {
 		// Fail closed: a request whose event is not on record gets no answer
 		// but this one.
 		s.log.Error("audit append failed; refusing request", slog.String("requestId", reqID), slog.Any("err", err))
@@ -302,7 +334,27 @@ func (s *Server) dispatch(w *bufferedWriter, r *http.Request, ev *audit.Event) {
 		s.routeError(w, r2, h, ev)
 		return
 	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !s.cfg.Audit.Writable(pool.Name()) {
+		// The event could not be recorded, so the request would be refused
+		// after acting; refuse it before, so nothing changes unrecorded.
+		ev.OperationName = s.routeOperation(r, n)
+		w.Header().Set("Retry-After", "5")
+		s.writeError(w, r, errAuditUnavailable)
+		return
+	}
 	s.mux.ServeHTTP(w, r2)
+}
+
+var errAuditUnavailable = &httpError{status: http.StatusServiceUnavailable, code: "AuditUnavailable",
+	message: "The audit log cannot record requests right now, so this request was not carried out. Retry later."}
+
+// isOpsPath reports the operational endpoints, matched exactly.
+func isOpsPath(p string) bool {
+	switch p {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // routeError renders the mux's own 404 or 405 in the Key Vault shape.
@@ -368,12 +420,6 @@ func (s *Server) serveOther(w *bufferedWriter, r *http.Request, n normalized, ev
 	case first == "directory" && s.dirMux != nil:
 		ev.OperationName = "DirectoryRequest"
 		s.serveDirectory(w, r, ev)
-	case s.cfg.Ops != nil && (first == "healthz" || first == "readyz" || first == "metrics"):
-		ev.OperationName = "Health"
-		if first == "metrics" {
-			ev.OperationName = "MetricsGet"
-		}
-		s.cfg.Ops.ServeHTTP(w, r)
 	case s.cfg.Identity != nil:
 		ev.OperationName = identityOperation(n.segments)
 		s.cfg.Identity.ServeHTTP(w, r)

@@ -30,6 +30,7 @@ import (
 	"github.com/cofferkms/coffer/internal/directory"
 	"github.com/cofferkms/coffer/internal/hsm"
 	"github.com/cofferkms/coffer/internal/httpapi"
+	"github.com/cofferkms/coffer/internal/metrics"
 	"github.com/cofferkms/coffer/internal/mgmt"
 	"github.com/cofferkms/coffer/internal/oidc"
 	"github.com/cofferkms/coffer/internal/seal"
@@ -49,6 +50,7 @@ type Server struct {
 	verifier *oidc.Verifier
 	registry *mgmt.Registry
 	audit    *audit.Manager
+	metrics  *metrics.Metrics
 	tls      *certs.Bundle
 	handler  *httpapi.Server
 	tenant   *directory.Tenant
@@ -136,9 +138,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	}); err != nil {
 		return nil, err
 	}
-	if s.audit, err = audit.Open(audit.Config{
-		Dir: filepath.Join(cfg.DataDir, "audit"), Signer: s.auditKey, Logger: logger.With("component", "audit"),
-	}); err != nil {
+	s.metrics = metrics.New(metrics.Config{PoolStates: s.poolStates, AuditStatus: func() []audit.LogStatus { return s.audit.Status() }})
+	guard, err := metricsGuard(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openAudit(cfg, s.metrics); err != nil {
 		return nil, err
 	}
 	if cfg.Dev {
@@ -155,7 +160,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	if s.handler, err = httpapi.New(httpapi.Config{
 		Pools: s.registry, Auth: authenticator{s.verifier}, Audit: s.audit,
 		Challenge: httpapi.Challenge{Resource: cfg.Audience, Tenant: challengeTenant},
-		Identity:  s.issuer, Ops: s.opsHandler(), CAPEM: s.tls.CAPEM,
+		Identity:  s.issuer, Ops: s.opsHandler(s.metrics, guard), Observer: s.metrics, CAPEM: s.tls.CAPEM,
 		Directory:    httpapi.DirectoryConfig{Directory: s.dir, Auth: authenticator{dirVerifier}},
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "http"),
 	}); err != nil {
@@ -403,22 +408,13 @@ func (a authenticator) Authenticate(ctx context.Context, bearer string) (*httpap
 		Issuer: id.Issuer, Groups: id.Groups, GlobalAdmin: id.GlobalAdmin}, nil
 }
 
-func (s *Server) opsHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.audit.Health(); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "not ready: %v\n", err)
-			return
-		}
-		w.Write([]byte("ready\n"))
-	})
-	return mux
+// poolStates reports every pool's lifecycle state for metrics.
+func (s *Server) poolStates() map[string]string {
+	out := map[string]string{}
+	for _, name := range s.registry.Names() {
+		out[name] = "Active"
+	}
+	return out
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
