@@ -58,9 +58,12 @@ const (
 	RNG
 	KeysRotate
 	KeysDerive
-	// SettingsRead and SettingsWrite are Coffer extensions (see the package doc).
+	// SettingsRead, SettingsWrite and AuditRead are Coffer extensions (see
+	// the package doc).
 	SettingsRead
 	SettingsWrite
+	// AuditRead is a Coffer extension: reading the pool's audit log.
+	AuditRead
 	numActions
 )
 
@@ -105,6 +108,7 @@ var actionNames = [numActions]string{
 	KeysDerive:                    "keys/derive/action",
 	SettingsRead:                  "settings/read/action",
 	SettingsWrite:                 "settings/write/action",
+	AuditRead:                     "audit/read/action",
 }
 
 // String returns the full permission string.

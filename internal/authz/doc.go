@@ -30,5 +30,8 @@
 // settings/write/action. They are Coffer extensions: built-in roles imply
 // them (read for every role that manages keys or roles, write for
 // Administrator) without listing them, so built-in definitions on the wire
-// stay identical to Azure's, and custom roles may name them.
+// stay identical to Azure's, and custom roles may name them. Likewise
+// audit/read/action reads the pool's audit log through Coffer's audit API;
+// Administrator and Crypto Auditor imply it. Nothing can write the log
+// through the API.
 package authz

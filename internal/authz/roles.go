@@ -82,7 +82,7 @@ var builtins = []builtin{
 		dataActions: []Action{RoleAssignmentsDelete, RoleAssignmentsRead, RoleAssignmentsWrite, RoleDefinitionsRead, RoleDefinitionsWrite, RoleDefinitionsDelete,
 			SecurityDomainDownload, SecurityDomainDownloadRead, SecurityDomainUpload, SecurityDomainUploadRead, SecurityDomainTransferKeyRead,
 			BackupStart, RestoreStart, BackupStatus, RestoreStatus},
-		implied: []Action{SettingsRead, SettingsWrite},
+		implied: []Action{SettingsRead, SettingsWrite, AuditRead},
 	},
 	{
 		id: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778", name: "Managed HSM Crypto Officer",
@@ -108,7 +108,7 @@ var builtins = []builtin{
 		id: "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3", name: "Managed HSM Crypto Auditor",
 		description: "Grants read permissions to read (but not use) key attributes.",
 		dataActions: []Action{RoleAssignmentsRead, RoleDefinitionsRead, KeysRead, DeletedKeysRead},
-		implied:     []Action{SettingsRead},
+		implied:     []Action{SettingsRead, AuditRead},
 	},
 	{
 		id: "33413926-3206-4cdd-b39a-83574fe37a17", name: "Managed HSM Crypto Service Encryption User",

@@ -61,7 +61,10 @@ type Config struct {
 	// PurgeProtection forbids purging deleted keys before retention ends.
 	PurgeProtection bool
 	Limits          Limits
-	Logger          *slog.Logger
+	// AuditLog reads the pool's audit log for the audit API; nil disables
+	// that API.
+	AuditLog AuditReader
+	Logger   *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

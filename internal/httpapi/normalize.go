@@ -10,6 +10,7 @@ import (
 var dataPlaneRoots = map[string]bool{
 	"keys": true, "deletedkeys": true, "rng": true, "providers": true, "settings": true,
 	"backup": true, "restore": true, "prebackup": true, "prerestore": true, "securitydomain": true,
+	"audit": true, // Coffer extension: the audit read API
 }
 
 // normalized is a request path in canonical form.

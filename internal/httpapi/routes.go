@@ -80,4 +80,8 @@ func (s *Server) routes() {
 	s.handle("GET /settings", "SettingList", s.listSettings)
 	s.handle("GET /settings/{name}", "SettingGet", s.getSetting)
 	s.handle("PATCH /settings/{name}", "SettingUpdate", s.updateSetting)
+
+	// Audit log (Coffer extension).
+	s.handle("GET /audit/events", "AuditEventsRead", s.listAuditEvents)
+	s.handle("GET /audit/checkpoint", "AuditCheckpointGet", s.getAuditCheckpoint)
 }

@@ -48,8 +48,10 @@ type Config struct {
 	Seal      seal.NodeSeal
 	DNSSuffix string
 	Limits    hsm.Limits
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// AuditLog serves the pools' audit API.
+	AuditLog hsm.AuditReader
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // Registry is the set of pools a server hosts. It is safe for concurrent use.
@@ -119,7 +121,7 @@ func (r *Registry) openPool(ctx context.Context, info PoolInfo, d *seal.Domain) 
 	p, err := hsm.Open(ctx, hsm.Config{
 		Name: info.Name, Store: d.Store(), Keys: d,
 		RetentionDays: info.RetentionDays, PurgeProtection: info.PurgeProtection,
-		Limits: r.cfg.Limits, Logger: r.cfg.Logger, Now: r.cfg.Now,
+		Limits: r.cfg.Limits, AuditLog: r.cfg.AuditLog, Logger: r.cfg.Logger, Now: r.cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mgmt: opening pool %s: %w", info.Name, err)

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"context"
+	"crypto/ed25519"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -182,4 +185,43 @@ func metricsGuard(cfg config.Config) (func(*http.Request) error, error) {
 	return func(*http.Request) error {
 		return errors.New("metrics are not enabled: set metrics.public or metrics.bearerTokenFile in the configuration")
 	}, nil
+}
+
+// auditReader serves the audit API from the log files. It reads the
+// manager at call time: pools open before the audit log does.
+type auditReader struct{ s *Server }
+
+func (a auditReader) Events(ctx context.Context, pool string, f audit.Filter, after uint64, limit int) ([]audit.Event, bool, error) {
+	var out []audit.Event
+	for ev, err := range audit.Query(audit.LogDir(filepath.Join(a.s.cfg.DataDir, "audit"), pool), f) {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return out, false, nil
+			}
+			return nil, false, err
+		}
+		if ev.Seq <= after {
+			continue
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		out = append(out, *ev)
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+	}
+	return out, false, nil
+}
+
+func (a auditReader) Checkpoint(ctx context.Context, pool string) (*audit.Checkpoint, ed25519.PublicKey, error) {
+	cp, err := a.s.audit.Checkpoint(ctx, pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := a.s.audit.PublicKey(pool)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cp, pub, nil
 }

@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	}
 	if s.registry, err = mgmt.Open(ctx, mgmt.Config{
 		Store: s.store, System: s.sys.Store(), Seal: s.seal, DNSSuffix: cfg.DNSSuffix, Logger: logger.With("component", "pool"),
-		Limits: hsm.Limits(cfg.Limits),
+		Limits: hsm.Limits(cfg.Limits), AuditLog: auditReader{s},
 	}); err != nil {
 		return nil, err
 	}
