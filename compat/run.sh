@@ -169,4 +169,7 @@ run_interop() { echo "compat: openssl interop"; REQUESTS_CA_BUNDLE=$ca /usr/bin/
 for s in "${suites[@]}"; do
 	"run_$s"
 done
+# Whatever ran, the audit log must account for every request exactly once
+# and hold no secret.
+REQUESTS_CA_BUNDLE=$ca python3 compat/audit_check.py "$work/data" "$work/server.log" "$work/contoso.json"
 echo "compat: all suites passed (${suites[*]})"

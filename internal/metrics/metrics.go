@@ -18,6 +18,9 @@ type Config struct {
 	PoolStates func() map[string]string
 	// AuditStatus reports the audit logs' state at scrape time.
 	AuditStatus func() []audit.LogStatus
+	// Received counts requests as they arrive, before the pipeline, as an
+	// independent check on the audit log.
+	Received func() uint64
 }
 
 // Metrics is the set of Coffer's collectors, registered on a registry of
@@ -98,6 +101,12 @@ func New(cfg Config) *Metrics {
 	if cfg.PoolStates != nil {
 		m.reg.MustRegister(&poolStates{fn: cfg.PoolStates, desc: prometheus.NewDesc("coffer_pool_state",
 			"1 for each pool's current lifecycle state.", []string{"pool", "state"}, nil)})
+	}
+	if cfg.Received != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "coffer_http_requests_received_total",
+			Help: "Requests received (health and metrics endpoints excepted), counted before any processing; each is one audit event.",
+		}, func() float64 { return float64(cfg.Received()) }))
 	}
 	if cfg.AuditStatus != nil {
 		m.reg.MustRegister(&auditStatus{fn: cfg.AuditStatus,

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cofferkms/coffer/internal/audit"
@@ -51,6 +52,7 @@ type Server struct {
 	registry *mgmt.Registry
 	audit    *audit.Manager
 	metrics  *metrics.Metrics
+	received atomic.Uint64 // requests received, health and metrics excepted
 	tls      *certs.Bundle
 	handler  *httpapi.Server
 	tenant   *directory.Tenant
@@ -138,7 +140,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	}); err != nil {
 		return nil, err
 	}
-	s.metrics = metrics.New(metrics.Config{PoolStates: s.poolStates, AuditStatus: func() []audit.LogStatus { return s.audit.Status() }})
+	s.metrics = metrics.New(metrics.Config{PoolStates: s.poolStates, AuditStatus: func() []audit.LogStatus { return s.audit.Status() },
+		Received: func() uint64 { return s.received.Load() }})
 	guard, err := metricsGuard(cfg)
 	if err != nil {
 		return nil, err
@@ -308,7 +311,7 @@ func (s *Server) Serve(ctx context.Context) error {
 // ServeListener serves on ln (which it closes).
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
+		Handler:           http.HandlerFunc(s.serveCounted),
 		TLSConfig:         s.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
@@ -406,6 +409,18 @@ func (a authenticator) Authenticate(ctx context.Context, bearer string) (*httpap
 	}
 	return &httpapi.Principal{TenantID: id.TenantID, ObjectID: id.ObjectID, AppID: id.AppID, UPN: id.UPN, Type: id.Kind,
 		Issuer: id.Issuer, Groups: id.Groups, GlobalAdmin: id.GlobalAdmin}, nil
+}
+
+// serveCounted counts requests as they arrive, before any of the pipeline
+// runs, so the audit log can be checked against an independent count
+// (coffer_http_requests_received_total).
+func (s *Server) serveCounted(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+	default:
+		s.received.Add(1)
+	}
+	s.handler.ServeHTTP(w, r)
 }
 
 // poolStates reports every pool's lifecycle state for metrics.
