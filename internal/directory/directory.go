@@ -263,7 +263,8 @@ func (d *Directory) mutate(ctx context.Context, fn func(s *snapshot, c *change) 
 				return err
 			}
 		}
-		return nil
+		// The request's audit event is made durable before the change.
+		return store.RunCommitHook(ctx)
 	})
 	if err != nil {
 		return fmt.Errorf("directory: writing: %w", err)

@@ -153,7 +153,15 @@ func (p *Pool) load(ctx context.Context) error {
 // update runs fn in a store transaction while holding the write lock, and
 // calls publish (still under the lock) only once the transaction committed.
 func (p *Pool) update(ctx context.Context, fn func(tx store.Tx) error, publish func()) error {
-	if err := p.cfg.Store.Update(ctx, fn); err != nil {
+	// The request's commit hook (its audit event) runs last inside the
+	// transaction: if the event cannot be made durable, nothing changes.
+	err := p.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return store.RunCommitHook(ctx)
+	})
+	if err != nil {
 		var he *Error
 		if errors.As(err, &he) {
 			return err

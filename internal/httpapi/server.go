@@ -16,6 +16,7 @@ import (
 
 	"github.com/cofferkms/coffer/internal/audit"
 	"github.com/cofferkms/coffer/internal/hsm"
+	"github.com/cofferkms/coffer/internal/store"
 )
 
 // Principal is an authenticated caller as the token verifier reports it.
@@ -199,6 +200,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestURI:      truncate(requestURI(r), 2048),
 	}
 	ctx = audit.NewContext(ctx, ev)
+	// A request that changes state records its event inside the change's
+	// transaction, before the commit (see store.WithCommitHook): a change
+	// whose event cannot be made durable does not happen.
+	var recorded *audit.Event
+	ctx = store.WithCommitHook(ctx, func(ctx context.Context) error {
+		status := successStatus(ev.OperationName)
+		ev.HTTPStatusCode, ev.ResultSignature, ev.ResultType = status, http.StatusText(status), audit.ResultSuccess
+		ev.DurationMs = s.cfg.Now().Sub(start).Milliseconds()
+		if err := s.cfg.Audit.Append(ctx, ev); err != nil && !errors.Is(err, audit.ErrTokenInEvent) {
+			s.log.Error("audit append failed; the change is not made", slog.String("requestId", reqID), slog.Any("err", err))
+			return fmt.Errorf("%w: %w", errAuditUnavailable, err)
+		}
+		e := *ev
+		recorded = &e
+		return nil
+	})
 	r = r.WithContext(ctx)
 
 	bw := &bufferedWriter{header: make(http.Header)}
@@ -226,7 +243,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ev.OperationName == "" {
 		ev.OperationName = "Unknown"
 	}
-	err := s.cfg.Audit.Append(ctx, ev)
+	var err error
+	switch {
+	case recorded == nil:
+		err = s.cfg.Audit.Append(ctx, ev)
+	case recorded.HTTPStatusCode != ev.HTTPStatusCode:
+		// The change was recorded as succeeding but the request ended
+		// otherwise (its commit failed after the event was written): say so
+		// in a second event naming the first.
+		ev.Detail = truncate(fmt.Sprintf("the change recorded as seq %d did not complete: %s", recorded.Seq, ev.ErrorCode), 256)
+		ev.Seq, ev.PrevHash, ev.Hash = 0, "", ""
+		err = s.cfg.Audit.Append(ctx, ev)
+	default:
+		*ev = *recorded
+		ev.DurationMs = elapsed.Milliseconds()
+	}
 	if errors.Is(err, audit.ErrTokenInEvent) {
 		// The event is on record with the token-like text redacted; the
 		// request itself is answered as usual.
@@ -343,6 +374,22 @@ func (s *Server) dispatch(w *bufferedWriter, r *http.Request, ev *audit.Event) {
 		return
 	}
 	s.mux.ServeHTTP(w, r2)
+}
+
+// successStatus is the status a state-changing operation answers with on
+// success, which its event records before the answer is written.
+func successStatus(op string) int {
+	switch op {
+	case "RoleDefinitionSet", "RoleAssignmentCreate", "DirectoryTenantCreate", "DirectoryUserCreate", "DirectoryGroupCreate",
+		"DirectoryServicePrincipalCreate", "DirectoryCredentialAdd", "DirectoryResourceCreate", "DirectoryManagedIdentityCreate":
+		return http.StatusCreated
+	case "KeyPurge", "DirectoryPrincipalDelete", "DirectoryUserPasswordSet", "DirectoryGroupMemberAdd", "DirectoryGroupMemberRemove",
+		"DirectoryCredentialRemove", "DirectoryResourceDelete":
+		return http.StatusNoContent
+	case "FullBackup", "FullRestore", "SelectiveKeyRestore", "PreFullBackup", "PreFullRestore", "SecurityDomainBackup", "SecurityDomainRestore":
+		return http.StatusAccepted
+	}
+	return http.StatusOK
 }
 
 var errAuditUnavailable = &httpError{status: http.StatusServiceUnavailable, code: "AuditUnavailable",

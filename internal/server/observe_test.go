@@ -2,13 +2,17 @@ package server
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cofferkms/coffer/internal/config"
 )
@@ -89,5 +93,51 @@ func TestMetricsGuard(t *testing.T) {
 				t.Errorf("GET /metrics = %d %q, want %d", status, body, tc.want)
 			}
 		})
+	}
+}
+
+// TestAlertBurstReachesWebhook sends a burst of bad tokens from one
+// address and expects exactly one alert at a local webhook.
+func TestAlertBurstReachesWebhook(t *testing.T) {
+	var mu sync.Mutex
+	var items []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&batch); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		mu.Lock()
+		items = append(items, batch...)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	cfg := devConfig(t.TempDir())
+	no := false
+	cfg.Audit.Webhooks = []config.Webhook{{URL: hook.URL, Events: &no}}
+	ts := startServerConfig(t, cfg)
+	for range 60 {
+		if s, _ := ts.doRaw("POST", "/rng"+v, `{"count":8}`, "eyJhbGciOiJub25lIn0.e30.forged"); s != 401 {
+			t.Fatalf("a forged token was answered %d", s)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(items)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // a second alert, if any, would have been flushed by now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(items) != 1 {
+		t.Fatalf("webhook got %d items, want exactly 1 alert: %v", len(items), items)
+	}
+	a := items[0]
+	if a["rule"] != "authentication-failures" || a["ip"] != "127.0.0.1" || a["count"].(float64) < 20 {
+		t.Errorf("alert = %v, want rule authentication-failures for 127.0.0.1 with count >= 20", a)
 	}
 }

@@ -156,6 +156,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	} else if err := s.bootstrapPools(ctx); err != nil {
 		return nil, err
 	}
+	// Load every log's signing key now: a log first needs it while a
+	// request's change is being committed (its event is written inside
+	// the store transaction), when the store cannot be read again.
+	for _, pool := range append([]string{""}, s.registry.Names()...) {
+		if _, err := s.audit.PublicKey(pool); err != nil {
+			return nil, fmt.Errorf("loading the audit signing key of %s: %w", audit.LogDirName(pool), err)
+		}
+	}
 	challengeTenant := s.tenant.ID
 	if cfg.ChallengeTenant == "adfs" {
 		challengeTenant = "adfs"

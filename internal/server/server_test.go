@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/cofferkms/coffer/internal/audit"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -55,6 +57,13 @@ func startServer(t testing.TB, dir string) *testServer {
 
 func startServerConfig(t testing.TB, cfg config.Config) *testServer {
 	t.Helper()
+	return startServerToken(t, cfg, "")
+}
+
+// startServerToken starts a server that uses token (one a previous server
+// on the same data issued) instead of asking its issuer for one.
+func startServerToken(t testing.TB, cfg config.Config, token string) *testServer {
+	t.Helper()
 	srv, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("New() error = %v", err)
@@ -70,7 +79,10 @@ func startServerConfig(t testing.TB, cfg config.Config) *testServer {
 	ca, _ := os.ReadFile(srv.CAFile())
 	pool.AppendCertsFromPEM(ca)
 	ts.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	if cfg.Dev {
+	switch {
+	case token != "":
+		ts.token = token
+	case cfg.Dev:
 		ts.token = ts.getToken()
 	}
 	t.Cleanup(ts.stop)
@@ -376,13 +388,35 @@ func TestCrashDuringCreates(t *testing.T) {
 	if len(acked) < 5 {
 		t.Fatalf("only %d keys were acknowledged before the kill", len(acked))
 	}
+	// Every acknowledged request's event is on disk: the log opens, cuts
+	// any torn line, and holds a successful KeyCreate for each key.
+	logged := map[string]bool{}
+	for ev, err := range audit.Query(audit.LogDir(filepath.Join(dir, "audit"), "dev"), audit.Filter{Operation: "KeyCreate", Result: "Success"}) {
+		if err != nil && !strings.Contains(err.Error(), "partial") {
+			t.Fatalf("reading the audit log after kill -9: %v", err)
+		}
+		if ev != nil {
+			logged[ev.KeyName] = true
+		}
+	}
 	ts2 := startServer(t, dir)
 	for _, name := range acked {
 		if s, m := ts2.do("GET", "/keys/"+name+v, ""); s != 200 {
 			t.Errorf("acknowledged key %s is missing after kill -9: %d %v", name, s, m)
 		}
+		if !logged[name] {
+			t.Errorf("acknowledged create of %s has no audit event after kill -9", name)
+		}
 	}
-	t.Logf("%d acknowledged keys survived kill -9", len(acked))
+	pub, err := ts2.srv.audit.PublicKey("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts2.stop()
+	if rep, err := audit.Verify(audit.LogDir(filepath.Join(dir, "audit"), "dev"), pub); err != nil || !rep.OK() {
+		t.Errorf("the audit log does not verify after kill -9 and restart: %v %+v", err, rep.FirstBad)
+	}
+	t.Logf("%d acknowledged keys and their events survived kill -9", len(acked))
 }
 
 func crashChild(dir string) {
