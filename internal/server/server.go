@@ -52,7 +52,8 @@ type Server struct {
 	registry *mgmt.Registry
 	audit    *audit.Manager
 	metrics  *metrics.Metrics
-	received atomic.Uint64 // requests received, health and metrics excepted
+	httpCfg  httpapi.Config // kept so benchmarks can rebuild the stack
+	received atomic.Uint64  // requests received, health and metrics excepted
 	tls      *certs.Bundle
 	handler  *httpapi.Server
 	tenant   *directory.Tenant
@@ -168,13 +169,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	if cfg.ChallengeTenant == "adfs" {
 		challengeTenant = "adfs"
 	}
-	if s.handler, err = httpapi.New(httpapi.Config{
+	s.httpCfg = httpapi.Config{
 		Pools: s.registry, Auth: authenticator{s.verifier}, Audit: s.audit,
 		Challenge: httpapi.Challenge{Resource: cfg.Audience, Tenant: challengeTenant},
 		Identity:  s.issuer, Ops: s.opsHandler(s.metrics, guard), Observer: s.metrics, CAPEM: s.tls.CAPEM,
 		Directory:    httpapi.DirectoryConfig{Directory: s.dir, Auth: authenticator{dirVerifier}},
 		MaxBodyBytes: cfg.MaxBodyBytes, Logger: logger.With("component", "http"),
-	}); err != nil {
+	}
+	if s.handler, err = httpapi.New(s.httpCfg); err != nil {
 		return nil, err
 	}
 	go s.maintain()
