@@ -8,95 +8,176 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sync"
 
 	"github.com/cofferkms/coffer/internal/crypto/envelope"
 	"github.com/cofferkms/coffer/internal/crypto/keymat"
 )
 
-// NodeSeal protects a node's root secrets at rest.
+// NodeSeal protects a node's root secrets (the domain keys) at rest: a key
+// file by default, a PKCS#11 token where the node has an HSM.
+// Implementations must be safe for concurrent use.
 type NodeSeal interface {
-	// Wrap seals plaintext, binding aad.
+	// Wrap seals plaintext, binding aad to it.
 	Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error)
-	// Unwrap opens what Wrap sealed; any failure is ErrSealed.
+	// Unwrap opens what Wrap sealed with the same aad. When the blob does
+	// not open (another seal's key, other aad, tampering) the error wraps
+	// ErrSealed; any other error means the seal could not be used at all.
 	Unwrap(ctx context.Context, blob, aad []byte) ([]byte, error)
-	// Describe names the seal for logs; it never includes secrets.
+	// Describe names the seal for logs, e.g. "file /var/lib/coffer/seal.key".
+	// It never includes secrets.
 	Describe() string
+	// Close releases the seal. Wrap and Unwrap fail afterwards.
 	Close() error
 }
 
-// ErrSealed means a node seal could not open a domain key: the seal is the
-// wrong one, or the stored key was tampered with.
-var ErrSealed = errors.New("seal: cannot unseal: wrong node seal or tampered domain key")
+// ErrSealed means keys could not be unsealed with what this node holds: the
+// node seal is not the one the domain was sealed with, the domain key was
+// replaced by another process sharing the store, or the stored keys were
+// tampered with.
+var ErrSealed = errors.New("seal: cannot unseal: wrong node seal, replaced domain key, or tampered keys")
 
-// FileSeal is a node seal whose key is a file on the node.
-type FileSeal struct {
-	path string
-	key  keymat.Secret
-}
+// errSealClosed is returned by a FileSeal used after Close.
+var errSealClosed = errors.New("seal: node seal is closed")
 
-// fileSealMagic starts a seal key file: format version 1, then 32 key bytes.
+// fileSealMagic begins a seal key file and names its format version; the
+// 32 key bytes follow and nothing else. A new format gets a new magic.
 var fileSealMagic = []byte("COFFER-FILE-SEAL-1\n")
 
-// OpenFileSeal opens the seal key file at path, or, when create is set and
-// the file does not exist, creates it (mode 0600) with a fresh random key.
-// A file readable by group or others is refused.
+const fileSealKeySize = 32
+
+// FileSeal is a NodeSeal whose key is a file on the node. It wraps with
+// the envelope format (AES-256-GCM) under the file's key.
+type FileSeal struct {
+	path string
+	mu   sync.RWMutex
+	key  *envelope.Key // nil once closed
+}
+
+var _ NodeSeal = (*FileSeal)(nil)
+
+// OpenFileSeal opens the seal key file at path. If the file does not exist
+// and create is set, it is created with mode 0600 holding 32 new random
+// bytes. A file that group or others may access is refused: that key
+// unlocks every domain on the node.
 func OpenFileSeal(path string, create bool) (*FileSeal, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) && create {
-		return createFileSeal(path)
+		if err := createSealFile(path); err != nil {
+			return nil, err
+		}
+		f, err = os.Open(path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("seal: opening key file %s: %w", path, err)
+		return nil, fmt.Errorf("seal: opening key file: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("seal: %s: %w", path, err)
+		return nil, fmt.Errorf("seal: opening key file: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("seal: key file %s is readable by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("seal: key file %s is not a regular file", path)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, 256))
-	if err != nil {
-		return nil, fmt.Errorf("seal: reading %s: %w", path, err)
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("seal: key file %s is accessible by group or others (mode %v); run chmod 600 on it", path, perm)
 	}
+	b, err := io.ReadAll(io.LimitReader(f, int64(len(fileSealMagic)+fileSealKeySize+1)))
 	defer clear(b)
-	if !bytes.HasPrefix(b, fileSealMagic) || len(b) != len(fileSealMagic)+32 {
-		return nil, fmt.Errorf("seal: %s is not a Coffer seal key file", path)
+	if err != nil {
+		return nil, fmt.Errorf("seal: reading key file %s: %w", path, err)
 	}
-	return &FileSeal{path: path, key: keymat.NewSecret(b[len(fileSealMagic):])}, nil
+	secret, err := parseSealFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("seal: key file %s: %w", path, err)
+	}
+	defer secret.Wipe()
+	key, err := envelope.NewKey(secret, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &FileSeal{path: path, key: key}, nil
 }
 
-func createFileSeal(path string) (*FileSeal, error) {
-	key := make([]byte, 32)
-	rand.Read(key)
-	defer clear(key)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// parseSealFile returns the key a seal key file holds.
+func parseSealFile(b []byte) (keymat.Secret, error) {
+	rest, ok := bytes.CutPrefix(b, fileSealMagic)
+	if !ok {
+		return keymat.Secret{}, errors.New("not a Coffer seal key file (unknown header)")
+	}
+	if len(rest) != fileSealKeySize {
+		return keymat.Secret{}, fmt.Errorf("truncated or extended: want %d key bytes after the header", fileSealKeySize)
+	}
+	return keymat.NewSecret(rest), nil
+}
+
+// createSealFile writes a new key to a temporary file, syncs it, and links
+// it into place, so path either does not exist or holds a whole key, even
+// across a crash, and a concurrent creator's key is never overwritten.
+func createSealFile(path string) error {
+	b := make([]byte, 0, len(fileSealMagic)+fileSealKeySize)
+	b = append(b, fileSealMagic...)
+	b = append(b, make([]byte, fileSealKeySize)...)
+	defer clear(b)
+	rand.Read(b[len(fileSealMagic):]) // never fails (Go 1.24+)
+
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".seal-key-*")
 	if err != nil {
-		return nil, fmt.Errorf("seal: creating key file %s: %w", path, err)
+		return fmt.Errorf("seal: creating key file: %w", err)
 	}
-	_, err = f.Write(append(append([]byte{}, fileSealMagic...), key...))
+	defer os.Remove(tmp.Name())
+	// CreateTemp already uses 0600; Chmod makes that independent of it.
+	err = tmp.Chmod(0o600)
 	if err == nil {
-		err = f.Sync()
+		_, err = tmp.Write(b)
 	}
-	if cerr := f.Close(); err == nil {
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("seal: writing key file %s: %w", path, err)
+		return fmt.Errorf("seal: writing key file: %w", err)
 	}
-	return &FileSeal{path: path, key: keymat.NewSecret(key)}, nil
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil // another process created it first; use theirs
+		}
+		return fmt.Errorf("seal: creating key file: %w", err)
+	}
+	// Make the new directory entry durable before any domain key is
+	// wrapped under this key.
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("seal: syncing directory of key file: %w", err)
+		}
+	}
+	return nil
 }
 
 // Wrap seals plaintext under the file's key.
 func (s *FileSeal) Wrap(_ context.Context, plaintext, aad []byte) ([]byte, error) {
-	return envelope.Seal(s.key, 0, plaintext, aad)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.key == nil {
+		return nil, errSealClosed
+	}
+	return s.key.Seal(plaintext, aad), nil
 }
 
-// Unwrap opens a blob Wrap produced.
+// Unwrap opens a blob Wrap produced; every failure to open is ErrSealed.
 func (s *FileSeal) Unwrap(_ context.Context, blob, aad []byte) ([]byte, error) {
-	pt, err := envelope.Open(s.key, blob, aad)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.key == nil {
+		return nil, errSealClosed
+	}
+	pt, err := s.key.Open(blob, aad)
 	if err != nil {
 		return nil, ErrSealed
 	}
@@ -106,8 +187,10 @@ func (s *FileSeal) Unwrap(_ context.Context, blob, aad []byte) ([]byte, error) {
 // Describe names the key file.
 func (s *FileSeal) Describe() string { return "file " + s.path }
 
-// Close wipes the key from memory.
+// Close drops the key; later Wrap and Unwrap calls fail.
 func (s *FileSeal) Close() error {
-	s.key.Wipe()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key = nil
 	return nil
 }
