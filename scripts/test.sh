@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "run as root: the tests install packages and edit /etc/hosts"
 
 step "installing test dependencies"
-packages=(azure-cli python3-azure openssl curl)
+packages=(azure-cli python3-azure openssl curl softhsm2 opensc)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -31,6 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 go mod download
 (cd compat/go && go mod download)
+# Tests that need a real component (root for tmpfs mounts, SoftHSM2, the
+# Azurite storage emulator, npm) fail instead of skipping when it is missing.
+export COFFER_TEST_REQUIRE=all
 
 step "gofmt"
 unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
