@@ -64,6 +64,11 @@ type Config struct {
 	// AuditLog reads the pool's audit log for the audit API; nil disables
 	// that API.
 	AuditLog AuditReader
+	// BackupTargets opens full-backup storage; nil disables full backup.
+	BackupTargets BackupTargets
+	// OnJobDone, if set, is told when a backup or restore job ends (the
+	// server records it in the audit log).
+	OnJobDone func(pool string, j Job)
 	Logger   *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -83,6 +88,8 @@ type Pool struct {
 
 	rbac     atomic.Pointer[rbacState]
 	settings atomic.Pointer[map[string]string]
+	lc       atomic.Pointer[lifecycle]
+	jobs     jobs
 }
 
 // Open loads the pool's state from its store into memory.
@@ -121,13 +128,17 @@ func (p *Pool) load(ctx context.Context) error {
 	var roles []authz.RoleDefinition
 	var assignments []authz.RoleAssignment
 	settings := defaultSettings()
+	var lc lifecycle
 	err := p.cfg.Store.View(ctx, func(tx store.Tx) error {
+		var err error
+		if lc, err = loadLifecycle(tx); err != nil {
+			return err
+		}
 		if err := tx.ForEach(pathKeys, func(path string, value []byte) error {
 			return loadKeyRecord(keys, path, value)
 		}); err != nil {
 			return err
 		}
-		var err error
 		if roles, assignments, err = loadRBAC(tx); err != nil {
 			return err
 		}
@@ -147,6 +158,7 @@ func (p *Pool) load(ctx context.Context) error {
 	p.keys = keys
 	p.publishRBAC(roles, assignments)
 	p.settings.Store(&settings)
+	p.setLifecycle(lc)
 	return nil
 }
 

@@ -37,6 +37,13 @@ var breakGlassPolicy = authz.NewPolicy(authz.BuiltinRoles(), []authz.RoleAssignm
 	RoleDefinitionID: RoleAdministrator, PrincipalID: breakGlassPrincipal,
 }})
 
+// securityDomainAction are never granted by break-glass: the security
+// domain is the pool's keys, and it goes only to people the pool's own
+// administrators chose (a directory administrator is not one of them).
+var securityDomainAction = map[authz.Action]bool{
+	authz.SecurityDomainDownload: true, authz.SecurityDomainUpload: true, authz.SecurityDomainTransferKeyRead: true,
+}
+
 // rbacState is an immutable snapshot of the pool's roles and assignments.
 type rbacState struct {
 	policy      *authz.Policy
@@ -72,6 +79,9 @@ func (p *Pool) authorize(ctx context.Context, c *Caller, action authz.Action, sc
 		return nil
 	}
 	ev := audit.FromContext(ctx)
+	if err := p.checkState(action); err != nil {
+		return err
+	}
 	if c == nil {
 		return accessDenied(action, scope)
 	}
@@ -80,7 +90,7 @@ func (p *Pool) authorize(ctx context.Context, c *Caller, action authz.Action, sc
 		ev.AssignmentID = d.AssignmentID
 		return nil
 	}
-	if c.GlobalAdmin && breakGlassPolicy.Decide([]string{breakGlassPrincipal}, action, scope).Allowed {
+	if c.GlobalAdmin && !securityDomainAction[action] && breakGlassPolicy.Decide([]string{breakGlassPrincipal}, action, scope).Allowed {
 		ev.BreakGlass = true
 		p.log.Warn("global administrator break-glass access", slog.String("oid", c.ObjectID),
 			slog.String("action", action.String()), slog.String("scope", scope.String()))

@@ -294,6 +294,9 @@ type MaintenanceEvent struct {
 // is called periodically by the server; each action is reported so the
 // caller can audit it.
 func (p *Pool) Maintain(ctx context.Context) []MaintenanceEvent {
+	if p.State() != StateActive {
+		return nil
+	}
 	now := p.now()
 	var out []MaintenanceEvent
 	for _, e := range p.sortedEntries(func(e *keyEntry) bool {

@@ -81,6 +81,15 @@ func (s *Server) routes() {
 	s.handle("GET /settings/{name}", "SettingGet", s.getSetting)
 	s.handle("PATCH /settings/{name}", "SettingUpdate", s.updateSetting)
 
+	// Full backup and restore.
+	s.handle("POST /backup", "FullBackup", s.fullBackup(false))
+	s.handle("POST /prebackup", "PreFullBackup", s.fullBackup(true))
+	s.handle("GET /backup/{id}/pending", "FullBackupStatus", s.jobStatus(false))
+	s.handle("PUT /restore", "FullRestore", s.fullRestore(false))
+	s.handle("PUT /prerestore", "PreFullRestore", s.fullRestore(true))
+	s.handle("GET /restore/{id}/pending", "RestoreStatus", s.jobStatus(true))
+	s.handle("PUT /keys/{name}/restore", "SelectiveKeyRestore", s.selectiveRestore)
+
 	// Audit log (Coffer extension).
 	s.handle("GET /audit/events", "AuditEventsRead", s.listAuditEvents)
 	s.handle("GET /audit/checkpoint", "AuditCheckpointGet", s.getAuditCheckpoint)
