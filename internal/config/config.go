@@ -44,6 +44,9 @@ type Pool struct {
 	PurgeProtection bool `json:"purgeProtection,omitempty"`
 	// Administrators are object ids given Managed HSM Administrator at "/".
 	Administrators []string `json:"administrators,omitempty"`
+	// Recovery creates the pool to receive another pool's security domain
+	// (disaster recovery) instead of a new one to activate.
+	Recovery bool `json:"recovery,omitempty"`
 }
 
 // Config is the server configuration.

@@ -36,6 +36,9 @@ type PoolInfo struct {
 	PurgeProtection bool      `json:"purgeProtection"`
 	// InitialAdministrators received Managed HSM Administrator at creation.
 	InitialAdministrators []string `json:"initialAdministrators,omitempty"`
+	// Recovery creates the pool to receive another pool's security domain
+	// (state SecurityDomainRestore) instead of a new one to activate.
+	Recovery bool `json:"recovery,omitempty"`
 }
 
 // Config carries the registry's dependencies.
@@ -130,8 +133,12 @@ func (r *Registry) openPool(ctx context.Context, info PoolInfo, d *seal.Domain) 
 }
 
 // Create registers a new pool with a fresh security domain and gives its
-// initial administrators Managed HSM Administrator at "/".
-func (r *Registry) Create(ctx context.Context, info PoolInfo) (*hsm.Pool, error) {
+// initial administrators Managed HSM Administrator at "/". The pool starts
+// in state: ActivationPending (it serves nothing until an initial
+// administrator downloads its security domain), SecurityDomainRestore
+// (info.Recovery: it waits for another pool's security domain), or
+// Active (development pools, which the server activates itself).
+func (r *Registry) Create(ctx context.Context, info PoolInfo, state hsm.State) (*hsm.Pool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pools[info.Name]; ok {
@@ -158,6 +165,12 @@ func (r *Registry) Create(ctx context.Context, info PoolInfo) (*hsm.Pool, error)
 		if err := p.SeedAssignments(ctx, info.InitialAdministrators, []string{hsm.RoleAdministrator}); err != nil {
 			return nil, fmt.Errorf("mgmt: seeding administrators of %s: %w", info.Name, err)
 		}
+	}
+	if info.Recovery && state != hsm.StateSecurityDomainRestore {
+		return nil, fmt.Errorf("mgmt: a recovery pool starts in state %s", hsm.StateSecurityDomainRestore)
+	}
+	if err := p.InitState(ctx, state); err != nil {
+		return nil, fmt.Errorf("mgmt: initialising pool %s: %w", info.Name, err)
 	}
 	b, err := json.Marshal(info)
 	if err != nil {

@@ -99,7 +99,7 @@ func (s *Server) bootstrapDev(ctx context.Context) error {
 	}
 	pool, ok := s.registry.Get(s.cfg.DevPool)
 	if !ok {
-		if pool, err = s.registry.Create(ctx, mgmt.PoolInfo{Name: s.cfg.DevPool, InitialAdministrators: []string{b.ObjectID}}); err != nil {
+		if pool, err = s.registry.Create(ctx, mgmt.PoolInfo{Name: s.cfg.DevPool, InitialAdministrators: []string{b.ObjectID}}, hsm.StateActive); err != nil {
 			return err
 		}
 	}
@@ -146,8 +146,12 @@ func (s *Server) bootstrapPools(ctx context.Context) error {
 		if _, ok := s.registry.Get(pc.Name); ok {
 			continue
 		}
+		state := hsm.StateActivationPending
+		if pc.Recovery {
+			state = hsm.StateSecurityDomainRestore
+		}
 		_, err := s.registry.Create(ctx, mgmt.PoolInfo{Name: pc.Name, RetentionDays: pc.RetentionDays, PurgeProtection: pc.PurgeProtection,
-			InitialAdministrators: pc.Administrators})
+			InitialAdministrators: pc.Administrators, Recovery: pc.Recovery}, state)
 		if err != nil && !errors.Is(err, mgmt.ErrPoolExists) {
 			return err
 		}

@@ -437,7 +437,9 @@ func (s *Server) serveCounted(w http.ResponseWriter, r *http.Request) {
 func (s *Server) poolStates() map[string]string {
 	out := map[string]string{}
 	for _, name := range s.registry.Names() {
-		out[name] = "Active"
+		if p, ok := s.registry.Get(name); ok {
+			out[name] = p.State().String()
+		}
 	}
 	return out
 }
