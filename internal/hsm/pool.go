@@ -69,7 +69,7 @@ type Config struct {
 	// OnJobDone, if set, is told when a backup or restore job ends (the
 	// server records it in the audit log).
 	OnJobDone func(pool string, j Job)
-	Logger   *slog.Logger
+	Logger    *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

@@ -47,8 +47,10 @@ func TestObserveRequest(t *testing.T) {
 
 func TestAuditObserverAndScrape(t *testing.T) {
 	m := New(Config{
-		PoolStates:  func() map[string]string { return map[string]string{"p": "Active", "q": "ActivationPending"} },
-		AuditStatus: func() []audit.LogStatus { return []audit.LogStatus{{Log: "p", Seq: 42, CheckpointSeq: 40}, {Log: "q", Err: errors.New("disk full")}} },
+		PoolStates: func() map[string]string { return map[string]string{"p": "Active", "q": "ActivationPending"} },
+		AuditStatus: func() []audit.LogStatus {
+			return []audit.LogStatus{{Log: "p", Seq: 42, CheckpointSeq: 40}, {Log: "q", Err: errors.New("disk full")}}
+		},
 	})
 	o := m.Observer()
 	o.Batch("p", 16, 3, 2*time.Millisecond, nil)
