@@ -73,7 +73,10 @@ var rules = []rule{
 	{"internal/store/storetest", []string{"internal/store"}},
 	{"internal/store/pgstore", []string{"internal/store", "github.com/jackc/pgx/v5"}},
 	{"internal/crypto/...", []string{"internal/crypto/", "github.com/decred/dcrd/dcrec/secp256k1/v4", "github.com/go-jose/go-jose/v4", "golang.org/x/crypto"}},
-	{"internal/seal", []string{"internal/store", "internal/crypto/", "github.com/miekg/pkcs11"}},
+	{"internal/seal", []string{"internal/store", "internal/crypto/"}},
+	{"internal/seal/pkcs11seal", []string{"internal/seal", "internal/crypto/", "github.com/miekg/pkcs11"}},
+	// A backup target is storage for the hsm layer's full backups.
+	{"internal/backuptarget", []string{"internal/hsm", "github.com/Azure/azure-sdk-for-go/"}},
 	{"internal/audit", []string{"internal/crypto/keymat"}},
 	{"internal/directory", []string{"internal/store", "internal/crypto/", "golang.org/x/crypto"}},
 	{"internal/oidc", []string{"internal/directory", "internal/store", "internal/crypto/", "github.com/go-jose/go-jose/v4", "github.com/coreos/go-oidc/v3", "golang.org/x/"}},
