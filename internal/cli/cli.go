@@ -77,6 +77,7 @@ authorization failure, 4 server or audit log unhealthy.`,
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(newServeCommand(s), newLoginCommand(s), newLogoutCommand(), newTokenCommand(s), newDirectoryCommand(s),
-		newRoleCommand(s), newSettingCommand(s), newAuditCommand(s), newBackupCommand(s), newRestoreCommand(s))
+		newRoleCommand(s), newSettingCommand(s), newAuditCommand(s), newBackupCommand(s), newRestoreCommand(s),
+		newSecurityDomainCommand(s))
 	return root
 }

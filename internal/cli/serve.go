@@ -18,6 +18,8 @@ func newServeCommand(s *streams) *cobra.Command {
 		dev        bool
 		o          config.Config
 		hostnames  []string
+		localRoots []string
+		slot       uint
 	)
 	defaults := config.Default()
 	cmd := &cobra.Command{
@@ -76,6 +78,29 @@ Flags override the configuration file, which overrides the defaults.`,
 			if f.Changed("token-lifetime") {
 				cfg.TokenLifetime = o.TokenLifetime
 			}
+			if f.Changed("backup-local-root") {
+				cfg.Backup.LocalRoots = append(cfg.Backup.LocalRoots, localRoots...)
+			}
+			if f.Changed("backup-allow-http") {
+				cfg.Backup.AllowHTTP = o.Backup.AllowHTTP
+			}
+			if f.Changed("seal") {
+				cfg.Seal.Type = o.Seal.Type
+			}
+			k, ko := &cfg.Seal.PKCS11, o.Seal.PKCS11
+			for flag, set := range map[string]func(){
+				"pkcs11-library":     func() { k.Library = ko.Library },
+				"pkcs11-token-label": func() { k.TokenLabel = ko.TokenLabel },
+				"pkcs11-slot":        func() { k.Slot = &slot },
+				"pkcs11-key-label":   func() { k.KeyLabel = ko.KeyLabel },
+				"pkcs11-pin-env":     func() { k.PINEnv = ko.PINEnv },
+				"pkcs11-pin-file":    func() { k.PINFile = ko.PINFile },
+				"pkcs11-create-key":  func() { k.CreateKey = ko.CreateKey },
+			} {
+				if f.Changed(flag) {
+					set()
+				}
+			}
 			cfg.Dev = dev
 			if f.Changed("dev-pool") {
 				cfg.DevPool = o.DevPool
@@ -132,6 +157,16 @@ Flags override the configuration file, which overrides the defaults.`,
 	f.StringVar(&o.Log.Format, "log-format", defaults.Log.Format, "log format: text or json")
 	f.Var(durationFlag{&o.TokenLifetime}, "token-lifetime", "lifetime of issued tokens")
 	f.StringVar(&o.DevPool, "dev-pool", defaults.DevPool, "name of the development pool")
+	f.StringSliceVar(&localRoots, "backup-local-root", nil, "directory file:// backup targets may use (repeatable)")
+	f.BoolVar(&o.Backup.AllowHTTP, "backup-allow-http", false, "allow http:// blob containers on loopback addresses (a local storage emulator)")
+	f.StringVar(&o.Seal.Type, "seal", "file", `node seal: "file" (a key file in the data directory) or "pkcs11" (a key in a PKCS#11 token)`)
+	f.StringVar(&o.Seal.PKCS11.Library, "pkcs11-library", "", "PKCS#11 module of the seal's token")
+	f.StringVar(&o.Seal.PKCS11.TokenLabel, "pkcs11-token-label", "", "label of the seal's token (or --pkcs11-slot)")
+	f.UintVar(&slot, "pkcs11-slot", 0, "slot of the seal's token (or --pkcs11-token-label)")
+	f.StringVar(&o.Seal.PKCS11.KeyLabel, "pkcs11-key-label", "coffer-seal", "label of the AES key that seals this node")
+	f.StringVar(&o.Seal.PKCS11.PINEnv, "pkcs11-pin-env", "COFFER_PKCS11_PIN", "environment variable holding the token's user PIN")
+	f.StringVar(&o.Seal.PKCS11.PINFile, "pkcs11-pin-file", "", "file holding the token's user PIN (instead of the environment)")
+	f.BoolVar(&o.Seal.PKCS11.CreateKey, "pkcs11-create-key", false, "make the seal key in the token if it has none (first start)")
 	return cmd
 }
 

@@ -87,6 +87,10 @@ type Config struct {
 	Audit Audit `json:"audit"`
 	// Metrics guards the Prometheus endpoint.
 	Metrics Metrics `json:"metrics"`
+	// Backup configures where full backups may go.
+	Backup Backup `json:"backup"`
+	// Seal configures how the node protects its domain keys at rest.
+	Seal Seal `json:"seal"`
 
 	// Dev is set by `coffer serve --dev`: a ready pool named DevPool and a
 	// bootstrap administrator whose credentials go to bootstrap.json.
@@ -103,6 +107,40 @@ type Limits struct {
 	MaxCustomRoles          int `json:"maxCustomRoles,omitempty"`          // 50
 	MaxAssignmentsPoolScope int `json:"maxAssignmentsPoolScope,omitempty"` // 50, at "/" and "/keys" together
 	MaxAssignmentsKeyScope  int `json:"maxAssignmentsKeyScope,omitempty"`  // 10 per key
+}
+
+// Backup configures full-backup storage. Azure Blob containers (a
+// container URL and a SAS token in each request) are always allowed over
+// https.
+type Backup struct {
+	// LocalRoots are the directories file:// backup targets may name
+	// (the target must lie inside one); empty refuses file:// targets.
+	LocalRoots []string `json:"localRoots,omitempty"`
+	// AllowHTTP permits http:// container URLs on loopback addresses:
+	// a local storage emulator (Azurite).
+	AllowHTTP bool `json:"allowHttp,omitempty"`
+}
+
+// Seal configures the node seal: "file" (default) keeps a key file in the
+// data directory; "pkcs11" keeps an AES key in a PKCS#11 token.
+type Seal struct {
+	Type   string `json:"type,omitempty"`
+	PKCS11 PKCS11 `json:"pkcs11"`
+}
+
+// PKCS11 names the token and key of a PKCS#11 seal. The PIN is never in
+// the configuration: it comes from PINEnv or PINFile.
+type PKCS11 struct {
+	Library    string `json:"library,omitempty"`
+	Slot       *uint  `json:"slot,omitempty"`
+	TokenLabel string `json:"tokenLabel,omitempty"`
+	KeyLabel   string `json:"keyLabel,omitempty"`
+	// PINEnv names the environment variable holding the user PIN
+	// (default COFFER_PKCS11_PIN); PINFile, if set, is read instead.
+	PINEnv  string `json:"pinEnv,omitempty"`
+	PINFile string `json:"pinFile,omitempty"`
+	// CreateKey makes the key on first start if the token has none.
+	CreateKey bool `json:"createKey,omitempty"`
 }
 
 // Audit configures the audit log. Sinks and alert rules are set here only:
@@ -312,6 +350,30 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.RotateBytes < 0 || c.Audit.Retain < 0 {
 		errs = append(errs, errors.New("audit.rotateBytes and audit.retain must not be negative"))
+	}
+	for i, r := range c.Backup.LocalRoots {
+		if !filepath.IsAbs(r) {
+			errs = append(errs, fmt.Errorf("backup.localRoots[%d] %q must be an absolute path", i, r))
+		}
+	}
+	switch c.Seal.Type {
+	case "", "file":
+	case "pkcs11":
+		k := c.Seal.PKCS11
+		if k.Library == "" {
+			errs = append(errs, errors.New("seal.pkcs11.library is required: the path of the token's PKCS#11 module"))
+		}
+		if (k.Slot == nil) == (k.TokenLabel == "") {
+			errs = append(errs, errors.New("seal.pkcs11: set exactly one of slot and tokenLabel"))
+		}
+		if k.KeyLabel == "" {
+			c.Seal.PKCS11.KeyLabel = "coffer-seal"
+		}
+		if k.PINEnv == "" {
+			c.Seal.PKCS11.PINEnv = "COFFER_PKCS11_PIN"
+		}
+	default:
+		errs = append(errs, fmt.Errorf("seal.type %q must be \"file\" or \"pkcs11\"", c.Seal.Type))
 	}
 	if c.Dev && !ValidPoolName(c.DevPool) {
 		errs = append(errs, fmt.Errorf("dev pool name %q must be 3-24 lower-case letters, digits or hyphens", c.DevPool))

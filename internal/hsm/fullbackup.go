@@ -429,6 +429,12 @@ func (p *Pool) StartFullRestore(ctx context.Context, c *Caller, containerURL, sa
 
 // replaceContent swaps the pool's backed-up records for recs in one
 // transaction and reloads the in-memory state from the store.
+//
+// The pool's own Administrator assignments at "/" stay, besides the
+// backup's: they are the people running the recovery, and after a
+// disaster the principals the backup names may be gone with the directory
+// that held them. (A deliberate extension: Managed HSM restores the
+// backup's assignments only, in a tenant that survived.)
 func (p *Pool) replaceContent(ctx context.Context, recs map[string][]byte) error {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
@@ -438,6 +444,21 @@ func (p *Pool) replaceContent(ctx context.Context, recs map[string][]byte) error
 	p.setLifecycle(restoring)
 	defer p.setLifecycle(before)
 	err := p.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		kept := map[string][]byte{}
+		err := tx.ForEach(pathAssignments, func(path string, v []byte) error {
+			if a, err := decodeAssignment(v); err == nil && a.RoleDefinitionID == RoleAdministrator && a.Scope == authz.RootScope {
+				kept[path] = bytes.Clone(v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for path, v := range kept {
+			if _, ok := recs[path]; !ok {
+				recs[path] = v
+			}
+		}
 		for _, prefix := range backedUp {
 			var old []string
 			if err := tx.ForEach(prefix, func(path string, _ []byte) error { old = append(old, path); return nil }); err != nil {

@@ -80,6 +80,8 @@ type lifecycle struct {
 	Downloaded *time.Time `json:"downloaded,omitempty"`
 	// Uploaded is when a security domain was uploaded (recovery).
 	Uploaded *time.Time `json:"uploaded,omitempty"`
+	// LastSD is the last security-domain download or upload.
+	LastSD *SecurityDomainStatus `json:"lastSecurityDomainOperation,omitempty"`
 }
 
 // loadLifecycle reads the lifecycle record. A pool without one predates

@@ -14,10 +14,16 @@ import (
 	"github.com/cofferkms/coffer/internal/store"
 )
 
-// DomainKeys derives keys from the pool's security domain. Backup blobs are
-// sealed with them so they open only where the same domain is held.
+// DomainKeys is the pool's security domain as the pool uses it (a
+// seal.Domain). Backup blobs are sealed with keys derived from it so they
+// open only where the same domain is held.
 type DomainKeys interface {
 	DeriveKey(label string, size int) keymat.Secret
+	// DomainKey returns a copy of the domain key, for the security-domain
+	// download.
+	DomainKey() keymat.Secret
+	// ReplaceDomainKey installs an uploaded domain key.
+	ReplaceDomainKey(ctx context.Context, key keymat.Secret) error
 }
 
 // Limits are the pool's object limits; zero fields take Managed HSM's values.

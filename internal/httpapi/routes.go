@@ -90,6 +90,13 @@ func (s *Server) routes() {
 	s.handle("GET /restore/{id}/pending", "RestoreStatus", s.jobStatus(true))
 	s.handle("PUT /keys/{name}/restore", "SelectiveKeyRestore", s.selectiveRestore)
 
+	// Security domain.
+	s.handle("POST /securitydomain/download", "SecurityDomainBackup", s.downloadSecurityDomain)
+	s.handle("GET /securitydomain/download/pending", "SecurityDomainBackupStatusGet", s.securityDomainStatus(false))
+	s.handle("GET /securitydomain/upload", "SecurityDomainTransferKeyGet", s.getTransferKey)
+	s.handle("POST /securitydomain/upload", "SecurityDomainRestore", s.uploadSecurityDomain)
+	s.handle("GET /securitydomain/upload/pending", "SecurityDomainRestoreStatusGet", s.securityDomainStatus(true))
+
 	// Audit log (Coffer extension).
 	s.handle("GET /audit/events", "AuditEventsRead", s.listAuditEvents)
 	s.handle("GET /audit/checkpoint", "AuditCheckpointGet", s.getAuditCheckpoint)

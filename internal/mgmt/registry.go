@@ -53,8 +53,12 @@ type Config struct {
 	Limits    hsm.Limits
 	// AuditLog serves the pools' audit API.
 	AuditLog hsm.AuditReader
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// BackupTargets opens full-backup storage; nil disables full backup.
+	BackupTargets hsm.BackupTargets
+	// OnJobDone is told when a pool's backup or restore job ends.
+	OnJobDone func(pool string, j hsm.Job)
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Registry is the set of pools a server hosts. It is safe for concurrent use.
@@ -125,6 +129,7 @@ func (r *Registry) openPool(ctx context.Context, info PoolInfo, d *seal.Domain) 
 		Name: info.Name, Store: d.Store(), Keys: d,
 		RetentionDays: info.RetentionDays, PurgeProtection: info.PurgeProtection,
 		Limits: r.cfg.Limits, AuditLog: r.cfg.AuditLog, Logger: r.cfg.Logger, Now: r.cfg.Now,
+		BackupTargets: r.cfg.BackupTargets, OnJobDone: r.cfg.OnJobDone,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mgmt: opening pool %s: %w", info.Name, err)

@@ -2,14 +2,20 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/cofferkms/coffer/internal/audit"
+	"github.com/cofferkms/coffer/internal/config"
+	"github.com/cofferkms/coffer/internal/crypto/sdformat"
 	"github.com/cofferkms/coffer/internal/directory"
 	"github.com/cofferkms/coffer/internal/hsm"
 	"github.com/cofferkms/coffer/internal/mgmt"
@@ -30,6 +36,13 @@ type Bootstrap struct {
 	PoolName        string `json:"poolName"`
 	DNSSuffix       string `json:"dnsSuffix"`
 	DataDir         string `json:"dataDir"`
+	// SecurityDomainFile and SecurityDomainKeys are the development
+	// pool's security domain and its holders' private keys (each KEY.pem
+	// with its certificate KEY.cer beside it); SecurityDomainQuorum of
+	// them recover the pool.
+	SecurityDomainFile   string   `json:"securityDomainFile,omitempty"`
+	SecurityDomainKeys   []string `json:"securityDomainKeys,omitempty"`
+	SecurityDomainQuorum int      `json:"securityDomainQuorum,omitempty"`
 }
 
 const devAdminName = "coffer-dev-admin"
@@ -99,10 +112,17 @@ func (s *Server) bootstrapDev(ctx context.Context) error {
 	}
 	pool, ok := s.registry.Get(s.cfg.DevPool)
 	if !ok {
-		if pool, err = s.registry.Create(ctx, mgmt.PoolInfo{Name: s.cfg.DevPool, InitialAdministrators: []string{b.ObjectID}}, hsm.StateActive); err != nil {
+		if pool, err = s.registry.Create(ctx, mgmt.PoolInfo{Name: s.cfg.DevPool, InitialAdministrators: []string{b.ObjectID}}, hsm.StateActivationPending); err != nil {
 			return err
 		}
 	}
+	// Also after a start that stopped between creating and activating.
+	if pool.State() == hsm.StateActivationPending {
+		if err := s.activateDevPool(ctx, pool); err != nil {
+			return err
+		}
+	}
+	b.SecurityDomainFile, b.SecurityDomainKeys, b.SecurityDomainQuorum = devSecurityDomainFiles(abs)
 	// The development administrator can do everything a pool offers: it
 	// holds Administrator, Crypto Officer and Crypto User at "/".
 	if err := pool.SeedAssignments(ctx, []string{b.ObjectID}, []string{hsm.RoleAdministrator, hsm.RoleCryptoOfficer, hsm.RoleCryptoUser}); err != nil {
@@ -142,7 +162,14 @@ func (s *Server) bootstrapPools(ctx context.Context) error {
 		s.log.Warn("created a Global Administrator service principal; store its credentials safely and delete the file",
 			slog.String("file", path), slog.String("clientId", sp.AppID))
 	}
-	for _, pc := range s.cfg.Pools {
+	return s.createPools(ctx, s.cfg.Pools)
+}
+
+// createPools creates the configured pools that do not exist yet: at
+// start, and when a reloaded configuration adds some. A pool is never
+// removed or changed by the configuration once it exists.
+func (s *Server) createPools(ctx context.Context, pools []config.Pool) error {
+	for _, pc := range pools {
 		if _, ok := s.registry.Get(pc.Name); ok {
 			continue
 		}
@@ -155,6 +182,82 @@ func (s *Server) bootstrapPools(ctx context.Context) error {
 		if err != nil && !errors.Is(err, mgmt.ErrPoolExists) {
 			return err
 		}
+		if err == nil {
+			s.log.Info("pool created", slog.String("pool", pc.Name), slog.String("state", state.String()))
+		}
 	}
+	return nil
+}
+
+// devSDHolders and devSDQuorum shape the development pool's security domain.
+const (
+	devSDHolders = 3
+	devSDQuorum  = 2
+)
+
+// devSecurityDomainFiles names the development pool's security-domain
+// files, when they exist.
+func devSecurityDomainFiles(dataDir string) (file string, keys []string, quorum int) {
+	dir := filepath.Join(dataDir, "security-domain")
+	file = filepath.Join(dir, "sd.json")
+	if _, err := os.Stat(file); err != nil {
+		return "", nil, 0
+	}
+	for i := range devSDHolders {
+		keys = append(keys, filepath.Join(dir, fmt.Sprintf("cert_%d.pem", i)))
+	}
+	return file, keys, devSDQuorum
+}
+
+// activateDevPool downloads a new development pool's security domain
+// for three generated key holders, quorum two, and keeps the file and
+// the keys beside the pool's data: a developer can rehearse recovery
+// without making keys first.
+func (s *Server) activateDevPool(ctx context.Context, pool *hsm.Pool) error {
+	dir := filepath.Join(s.cfg.DataDir, "security-domain")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var jwks []json.RawMessage
+	for i := range devSDHolders {
+		base := filepath.Join(dir, fmt.Sprintf("cert_%d", i))
+		certPEM, keyPEM, err := sdformat.GenerateWrappingKey(rand.Reader, 2048, fmt.Sprintf("development security domain holder %d", i), time.Now())
+		if err != nil {
+			return err
+		}
+		err = writeFileAtomic(base+".pem", keyPEM, 0o600)
+		clear(keyPEM)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(base+".cer", certPEM, 0o644); err != nil {
+			return err
+		}
+		blk, _ := pem.Decode(certPEM)
+		jwk, err := sdformat.CertificateJWK(blk.Bytes)
+		if err != nil {
+			return err
+		}
+		jwks = append(jwks, jwk)
+	}
+	req, _ := json.Marshal(map[string]any{"certificates": jwks, "required": devSDQuorum})
+	certs, quorum, err := sdformat.ParseDownloadRequest(req)
+	if err != nil {
+		return fmt.Errorf("development security domain: %w", err)
+	}
+	file, err := pool.ActivateDevelopment(ctx, certs, quorum)
+	if err != nil {
+		return fmt.Errorf("activating the development pool: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "sd.json"), file, 0o600); err != nil {
+		return fmt.Errorf("writing the development security domain: %w", err)
+	}
+	ev := &audit.Event{Time: time.Now().UTC(), Pool: s.cfg.DevPool, OperationName: "SecurityDomainBackup",
+		Identity: &audit.Identity{ObjectID: "system"}, ResultType: audit.ResultSuccess, ResultSignature: "Accepted", HTTPStatusCode: 202,
+		Detail: "development pool activated by the server: security domain and holders' keys written beside its data"}
+	if err := s.audit.Append(ctx, ev); err != nil {
+		return fmt.Errorf("recording the development pool's activation: %w", err)
+	}
+	s.log.Info("development pool activated; its security domain and holders' keys are beside its data", slog.String("dir", dir))
 	return nil
 }

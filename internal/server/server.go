@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/cofferkms/coffer/internal/audit"
+	"github.com/cofferkms/coffer/internal/backuptarget"
 	"github.com/cofferkms/coffer/internal/certs"
 	"github.com/cofferkms/coffer/internal/config"
 	"github.com/cofferkms/coffer/internal/crypto/keymat"
@@ -35,6 +36,7 @@ import (
 	"github.com/cofferkms/coffer/internal/mgmt"
 	"github.com/cofferkms/coffer/internal/oidc"
 	"github.com/cofferkms/coffer/internal/seal"
+	"github.com/cofferkms/coffer/internal/seal/pkcs11seal"
 	"github.com/cofferkms/coffer/internal/store"
 	"github.com/cofferkms/coffer/internal/store/boltstore"
 )
@@ -81,9 +83,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.DataDir, err)
 	}
-	if s.seal, err = seal.OpenFileSeal(filepath.Join(cfg.DataDir, "seal.key"), true); err != nil {
+	if s.seal, err = openNodeSeal(cfg); err != nil {
 		return nil, err
 	}
+	logger.Info("node seal open", slog.String("seal", s.seal.Describe()))
 	bs, err := boltstore.Open(filepath.Join(cfg.DataDir, "coffer.db"), boltstore.Options{})
 	if err != nil {
 		return nil, err
@@ -135,9 +138,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server
 	if err != nil {
 		return nil, err
 	}
+	targets := backuptarget.New(backuptarget.Config{LocalRoots: cfg.Backup.LocalRoots, AllowHTTP: cfg.Backup.AllowHTTP})
 	if s.registry, err = mgmt.Open(ctx, mgmt.Config{
 		Store: s.store, System: s.sys.Store(), Seal: s.seal, DNSSuffix: cfg.DNSSuffix, Logger: logger.With("component", "pool"),
 		Limits: hsm.Limits(cfg.Limits), AuditLog: auditReader{s},
+		BackupTargets: targets.Open, OnJobDone: s.jobDone,
 	}); err != nil {
 		return nil, err
 	}
@@ -211,8 +216,9 @@ func externalIssuers(cfg config.Config) ([]oidc.ExternalIssuer, error) {
 }
 
 // Reload applies the settings that can change without a restart: the
-// trusted external issuers. Tokens of issuers no longer trusted stop
-// working at once.
+// trusted external issuers (tokens of issuers no longer trusted stop
+// working at once) and new pools (created as at start; existing pools are
+// left as they are).
 func (s *Server) Reload(cfg config.Config) error {
 	external, err := externalIssuers(cfg)
 	if err != nil {
@@ -221,8 +227,47 @@ func (s *Server) Reload(cfg config.Config) error {
 	if err := s.verifier.SetExternalIssuers(external); err != nil {
 		return err
 	}
-	s.log.Info("configuration reloaded", slog.Int("externalIssuers", len(external)))
+	if !s.cfg.Dev {
+		if err := s.createPools(context.Background(), cfg.Pools); err != nil {
+			return err
+		}
+		for _, pc := range cfg.Pools {
+			if _, err := s.audit.PublicKey(pc.Name); err != nil {
+				return fmt.Errorf("loading the audit signing key of %s: %w", pc.Name, err)
+			}
+		}
+	}
+	s.log.Info("configuration reloaded", slog.Int("externalIssuers", len(external)), slog.Int("pools", len(s.registry.Names())))
 	return nil
+}
+
+// openNodeSeal opens the configured node seal. A seal that cannot be
+// opened stops the server: it never falls back to another.
+func openNodeSeal(cfg config.Config) (seal.NodeSeal, error) {
+	if cfg.Seal.Type != "pkcs11" {
+		return seal.OpenFileSeal(filepath.Join(cfg.DataDir, "seal.key"), true)
+	}
+	k := cfg.Seal.PKCS11
+	var pin string
+	if k.PINFile != "" {
+		b, err := os.ReadFile(k.PINFile)
+		if err != nil {
+			return nil, fmt.Errorf("seal: reading the PKCS#11 PIN file: %w", err)
+		}
+		pin = strings.TrimRight(string(b), "\r\n")
+		clear(b)
+	} else {
+		pin = os.Getenv(k.PINEnv)
+	}
+	if pin == "" {
+		return nil, fmt.Errorf("seal: no PKCS#11 PIN: set %s or seal.pkcs11.pinFile", k.PINEnv)
+	}
+	ns, err := pkcs11seal.Open(pkcs11seal.Config{Library: k.Library, Slot: k.Slot, TokenLabel: k.TokenLabel,
+		PIN: pin, KeyLabel: k.KeyLabel, Create: k.CreateKey})
+	if err != nil {
+		return nil, err
+	}
+	return ns, nil
 }
 
 func openOrCreateDomain(ctx context.Context, st store.Store, ns seal.NodeSeal, root string) (*seal.Domain, error) {
@@ -375,6 +420,30 @@ func (s *Server) closeStorage() error {
 		errs = append(errs, s.seal.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// jobOperations names a finished backup or restore job in the audit log.
+var jobOperations = map[hsm.JobKind]string{
+	hsm.JobFullBackup: "FullBackupCompleted", hsm.JobPreBackup: "PreFullBackupCompleted",
+	hsm.JobFullRestore: "FullRestoreCompleted", hsm.JobPreRestore: "PreFullRestoreCompleted",
+	hsm.JobSelectiveRestore: "SelectiveKeyRestoreCompleted",
+}
+
+// jobDone records the end of a backup or restore job: the request that
+// started it was audited when it was accepted; its outcome comes later.
+func (s *Server) jobDone(pool string, j hsm.Job) {
+	ev := &audit.Event{Time: time.Now().UTC(), Pool: pool, OperationName: jobOperations[j.Kind], TargetID: j.ID,
+		Identity: &audit.Identity{ObjectID: "system"}, ResultType: audit.ResultSuccess, ResultSignature: "OK", HTTPStatusCode: 200,
+		Detail: j.Details}
+	if j.Status != "Succeeded" {
+		ev.ResultType, ev.ResultSignature, ev.HTTPStatusCode = audit.ResultFailure, "Failed", 500
+		if j.Error != nil {
+			ev.ErrorCode, ev.Detail = j.Error.Code, j.Error.Message
+		}
+	}
+	if err := s.audit.Append(context.Background(), ev); err != nil {
+		s.log.Error("recording a backup or restore job in the audit log", slog.String("pool", pool), slog.Any("err", err))
+	}
 }
 
 // maintain runs the pools' time-driven work and prunes retired signing

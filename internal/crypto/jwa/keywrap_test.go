@@ -307,7 +307,8 @@ func TestWrapRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Wrap() error = %v", err)
 			}
-			if bytes.Contains(w, tc.cek) {
+			// (A key shorter than 8 bytes turns up in random output by chance.)
+			if len(tc.cek) >= 8 && bytes.Contains(w, tc.cek) {
 				t.Fatal("the wrapped key contains the key")
 			}
 			got, err := Unwrap(tc.alg, tc.key, w)
