@@ -66,4 +66,7 @@ bash compat/run.sh
 step "identity suite (managed identity, environment-only apps, certificates, groups, external issuers)"
 bash compat/identity.sh
 
+step "disaster-recovery drill (security domain, full backup to Azurite, recovery on a new server)"
+bash compat/dr.sh
+
 step "all tests passed"

@@ -32,6 +32,7 @@ from azure.keyvault.keys import (
     KeyRotationPolicy,
     KeyRotationPolicyAction,
     KeyType,
+    KeyVaultKey,
 )
 from azure.keyvault.keys.crypto import (
     CryptographyClient,
@@ -62,6 +63,19 @@ def key_client():
 
 def crypto_client(key):
     return CryptographyClient(key, credential(), verify_challenge_resource=VERIFY, connection_verify=CA)
+
+
+def service_crypto_client(key):
+    """A CryptographyClient that sends every operation to the service.
+
+    This SDK's CryptographyClient does symmetric operations (AES-CBC, AES-KW)
+    locally whenever the key allows them, and for an oct-HSM key, whose
+    material the service never returns, it does them with a random key of its
+    own: ciphertexts the service cannot open. Handing it the key with no
+    permitted operations keeps every call on the service.
+    """
+    shell = KeyVaultKey(key.id, jwk={"kid": key.id, "kty": "oct-HSM", "key_ops": []})
+    return CryptographyClient(shell, credential(), verify_challenge_resource=VERIFY, connection_verify=CA)
 
 
 def name(prefix):
@@ -134,7 +148,7 @@ class KeysTest(unittest.TestCase):
         for size in (128, 192, 256):
             key = self.kc.create_oct_key(name(f"aes{size}"), size=size, hardware_protected=True)
             self.assertEqual(key.key_type, KeyType.oct_hsm)
-            cc = crypto_client(key)
+            cc = service_crypto_client(key)
             pt = b"coffer says hello to the python sdk"
             gcm = EncryptionAlgorithm(f"A{size}GCM")
             enc = cc.encrypt(gcm, pt, additional_authenticated_data=b"aad")

@@ -325,6 +325,19 @@ func (p *Pool) writeFullBackup(ctx context.Context, t BackupTarget, folder strin
 var errBackupCorrupt = &Error{Kind: KindBadRequest, Code: "BadParameter",
 	Message: "The backup is corrupt or incomplete: a part of it is missing or does not open."}
 
+// splitPathStyle moves a container name from the folder to the container
+// URL. The Azure SDKs find the container of a backup's folder URL in the
+// first segment of its path, which for a path-style URL (a storage
+// emulator's, http://host:port/account/container/folder) is the account:
+// they send the account's URL with "container/folder" as the folder.
+func splitPathStyle(containerURL, folder string) (string, string) {
+	container, rest, ok := strings.Cut(folder, "/")
+	if !ok || container == "" || rest == "" || strings.ContainsAny(rest, "/\\") || strings.Contains(container, "..") {
+		return containerURL, folder
+	}
+	return strings.TrimRight(containerURL, "/") + "/" + container, rest
+}
+
 // readFullBackup reads, authenticates and decodes a backup folder.
 func (p *Pool) readFullBackup(ctx context.Context, t BackupTarget, folder string) (map[string][]byte, *fullBackupManifest, error) {
 	if folder == "" || strings.ContainsAny(folder, "/\\") || strings.Contains(folder, "..") {
@@ -394,6 +407,7 @@ func (p *Pool) StartFullRestore(ctx context.Context, c *Caller, containerURL, sa
 	if err := p.authorize(ctx, c, authz.RestoreStart, authz.RootScope); err != nil {
 		return nil, err
 	}
+	containerURL, folder = splitPathStyle(containerURL, folder)
 	t, err := p.openTarget(ctx, containerURL, sas, mi)
 	if err != nil {
 		return nil, err
@@ -495,6 +509,7 @@ func (p *Pool) StartSelectiveRestore(ctx context.Context, c *Caller, name KeyNam
 	if err := p.authorize(ctx, c, authz.RestoreStart, authz.RootScope); err != nil {
 		return nil, err
 	}
+	containerURL, folder = splitPathStyle(containerURL, folder)
 	if folder == "" {
 		return nil, badParameter("folder is required: the name of the backup folder to restore the key from.")
 	}

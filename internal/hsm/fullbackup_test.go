@@ -336,3 +336,20 @@ func TestBackupJobsOneAtATime(t *testing.T) {
 		t.Errorf("backup by an unauthorised caller error = %v", err)
 	}
 }
+
+func TestSplitPathStyle(t *testing.T) {
+	tests := []struct{ url, folder, wantURL, wantFolder string }{
+		{"https://acct.blob.core.windows.net/backups", "mhsm-p-1", "https://acct.blob.core.windows.net/backups", "mhsm-p-1"},
+		{"http://127.0.0.1:10000/devstoreaccount1", "backups/mhsm-p-1", "http://127.0.0.1:10000/devstoreaccount1/backups", "mhsm-p-1"},
+		{"http://127.0.0.1:10000/devstoreaccount1/", "backups/mhsm-p-1", "http://127.0.0.1:10000/devstoreaccount1/backups", "mhsm-p-1"},
+		{"https://a/c", "x/y/z", "https://a/c", "x/y/z"},
+		{"https://a/c", "../mhsm-p-1", "https://a/c", "../mhsm-p-1"},
+		{"https://a/c", "/mhsm-p-1", "https://a/c", "/mhsm-p-1"},
+	}
+	for _, tc := range tests {
+		u, f := splitPathStyle(tc.url, tc.folder)
+		if u != tc.wantURL || f != tc.wantFolder {
+			t.Errorf("splitPathStyle(%q, %q) = %q, %q, want %q, %q", tc.url, tc.folder, u, f, tc.wantURL, tc.wantFolder)
+		}
+	}
+}

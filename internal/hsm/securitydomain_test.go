@@ -163,6 +163,10 @@ func TestSecurityDomainRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wrapped, err := old.WrapKey(ctx, admin, KeyRef{Name: MustKeyName("aes")}, jwa.A256KW, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	j, err := old.StartFullBackup(ctx, admin, "https://acct.blob.example/backups", "sas", false, false)
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +250,9 @@ func TestSecurityDomainRecovery(t *testing.T) {
 	}
 	if ok, err := fresh.Verify(ctx, admin, KeyRef{Name: MustKeyName("rsa")}, jwa.PS256, digest, sig.Value); err != nil || !ok {
 		t.Errorf("Verify of an old signature in the recovered pool = %v, %v", ok, err)
+	}
+	if got, err := fresh.UnwrapKey(ctx, admin, KeyRef{Name: MustKeyName("aes")}, jwa.A256KW, wrapped.Value); err != nil || !bytes.Equal(got.Value, digest) {
+		t.Errorf("UnwrapKey of an old wrapped key in the recovered pool = %v, %v", got, err)
 	}
 }
 

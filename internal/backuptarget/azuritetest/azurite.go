@@ -79,7 +79,7 @@ func Start(t testing.TB) *Azurite {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port), "--location", t.TempDir(),
-		"--skipApiVersionCheck", "--loose", "--silent")
+		"--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
