@@ -73,10 +73,14 @@ var testingOnlyWrapStore func(store.Store) store.Store
 func (s *Server) Verifier() *oidc.Verifier { return s.verifier }
 
 // New assembles a server from cfg (already validated).
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: logger, stopMaint: make(chan struct{}), maintDone: make(chan struct{})}
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: logger, stopMaint: make(chan struct{}), maintDone: make(chan struct{})}
 	defer func() {
+		// s, not the result: a failing return sets the result to nil.
 		if err != nil {
+			if s.audit != nil {
+				s.audit.Close()
+			}
 			s.closeStorage()
 		}
 	}()
@@ -245,7 +249,11 @@ func (s *Server) Reload(cfg config.Config) error {
 // opened stops the server: it never falls back to another.
 func openNodeSeal(cfg config.Config) (seal.NodeSeal, error) {
 	if cfg.Seal.Type != "pkcs11" {
-		return seal.OpenFileSeal(filepath.Join(cfg.DataDir, "seal.key"), true)
+		fs, err := seal.OpenFileSeal(filepath.Join(cfg.DataDir, "seal.key"), true)
+		if err != nil {
+			return nil, err // not a nil *FileSeal in a non-nil interface
+		}
+		return fs, nil
 	}
 	k := cfg.Seal.PKCS11
 	var pin string

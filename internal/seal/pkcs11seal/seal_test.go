@@ -5,49 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cofferkms/coffer/internal/seal"
+	"github.com/cofferkms/coffer/internal/seal/pkcs11seal/softhsmtest"
 )
 
-// softHSM finds SoftHSM2's module and points it at a fresh token
-// directory with two tokens, "coffer-test" and "other" (user PIN 1234).
-// Without SoftHSM2 the test is skipped, unless COFFER_TEST_REQUIRE=all (CI).
-func softHSM(t *testing.T) string {
-	t.Helper()
-	var lib string
-	for _, p := range []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"} {
-		if _, err := os.Stat(p); err == nil {
-			lib = p
-			break
-		}
-	}
-	util, err := exec.LookPath("softhsm2-util")
-	if lib == "" || err != nil {
-		if os.Getenv("COFFER_TEST_REQUIRE") == "all" {
-			t.Fatal("SoftHSM2 is not installed (Debian package softhsm2)")
-		}
-		t.Skip("SoftHSM2 is not installed (Debian package softhsm2)")
-	}
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	os.Mkdir(tokens, 0o700)
-	conf := filepath.Join(dir, "softhsm2.conf")
-	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
-	t.Setenv("SOFTHSM2_CONF", conf)
-	for _, label := range []string{"coffer-test", "other"} {
-		out, err := exec.Command(util, "--init-token", "--free", "--label", label, "--pin", "1234", "--so-pin", "5678").CombinedOutput()
-		if err != nil {
-			t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
-		}
-	}
-	return lib
-}
+func softHSM(t *testing.T) string { return softhsmtest.Setup(t, "coffer-test", "other") }
 
 func mustOpen(t *testing.T, cfg Config) *Seal {
 	t.Helper()
