@@ -60,13 +60,17 @@ the directory keeps only their hashes.`,
 	del := func(ctx context.Context, c *client.Client, args []string) (any, error) {
 		return nil, c.Directory(ctx, "DELETE", tp(c, "/principals/"+url.PathEscape(args[0])), nil, nil)
 	}
+	// Help texts name kinds in words, not API kinds.
+	words := map[string][2]string{"user": {"user", "users"}, "group": {"group", "groups"},
+		"servicePrincipal": {"service principal", "service principals"}, "managedIdentity": {"managed identity", "managed identities"}}
 	lifecycle := func(parent *cobra.Command, kind string) {
+		w, ws := words[kind][0], words[kind][1]
 		parent.AddCommand(
-			leaf("list", "List "+kind+"s", cobra.NoArgs, list(kind)),
-			leaf("show ID", "Show a "+kind, cobra.ExactArgs(1), show),
-			leaf("disable ID", "Disable a "+kind+": it is cut off on its next request", cobra.ExactArgs(1), patch(map[string]any{"enabled": false})),
-			leaf("enable ID", "Enable a "+kind, cobra.ExactArgs(1), patch(map[string]any{"enabled": true})),
-			leaf("delete ID", "Delete a "+kind, cobra.ExactArgs(1), del),
+			leaf("list", "List "+ws, cobra.NoArgs, list(kind)),
+			leaf("show ID", "Show a "+w, cobra.ExactArgs(1), show),
+			leaf("disable ID", "Disable a "+w+": it is cut off on its next request", cobra.ExactArgs(1), patch(map[string]any{"enabled": false})),
+			leaf("enable ID", "Enable a "+w, cobra.ExactArgs(1), patch(map[string]any{"enabled": true})),
+			leaf("delete ID", "Delete a "+w, cobra.ExactArgs(1), del),
 		)
 	}
 
