@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The disaster-recovery drill of docs/operations/disaster-recovery.md, with
 # real processes: coffer servers, the coffer CLI, the Python SDK, the Azure
-# CLI's security-domain code and Azurite (a local Azure Blob Storage).
+# CLI (az keyvault security-domain restore-blob) and Azurite (a local Azure
+# Blob Storage).
 #
 #  1. A server with a new pool: every call is refused until an administrator
 #     downloads the security domain for 3 key holders, quorum 2.
@@ -13,7 +14,7 @@
 #     keys recover it; the full restore brings everything back, and every old
 #     ciphertext decrypts and every old signature verifies.
 #  5. A second recovering pool accepts a restore blob built by the Azure
-#     CLI's own modules and restores one key selectively; a pool with another
+#     CLI and restores one key selectively; a pool with another
 #     security domain refuses the backup; a wrong SAS token is refused.
 # Needs root (/etc/hosts is edited and restored).
 set -euo pipefail
@@ -196,10 +197,13 @@ crypto_roles "$oid"
 py verify
 
 # --- 5. the Azure CLI's format, selective restore, another domain.
-step "pool oracle: a restore blob built by the Azure CLI's security-domain code"
+step "pool oracle: a restore blob built by az keyvault security-domain restore-blob"
 login_officer b oracle
 coffer securitydomain init-recovery --exchange-key "$work/exchange2.cer"
-/usr/bin/python3 compat/sd_oracle.py "$work/sd.json" "$work/exchange2.cer" "$work/holders/cert_1.pem" "$work/holders/cert_2.pem" >"$work/azblob.json"
+# The Azure CLI itself (offline: this command makes no request).
+AZURE_CONFIG_DIR=$work/azure az keyvault security-domain restore-blob --sd-file "$work/sd.json" \
+	--sd-exchange-key "$work/exchange2.cer" --sd-wrapping-keys "$work/holders/cert_1.pem" "$work/holders/cert_2.pem" \
+	--sd-file-restore-blob "$work/azblob.json" >/dev/null
 coffer securitydomain upload --restore-blob "$work/azblob.json" -o none
 crypto_roles "$oid"
 py selective

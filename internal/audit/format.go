@@ -169,7 +169,7 @@ func parseLine(line []byte) (record, error) {
 		return r, errors.New("line is longer than 1 MiB")
 	}
 	if !bytes.HasPrefix(line, []byte(seqPrefix)) {
-		return r, errors.New(`line does not start with {"seq":`)
+		return r, errors.New(`line does not start with the seq member`)
 	}
 	i := len(seqPrefix)
 	j := i
