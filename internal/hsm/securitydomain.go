@@ -170,45 +170,18 @@ func (p *Pool) TransferKey(ctx context.Context, c *Caller, kid string) ([]byte, 
 // transferKey loads the pool's transfer key, making it if create is set
 // and there is none.
 func (p *Pool) transferKey(ctx context.Context, create bool) (sdformat.WrappingKey, error) {
-	var rec transferKeyRecord
-	err := p.cfg.Store.View(ctx, func(tx store.Tx) error {
-		b, err := tx.Get(pathTransferKey)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &rec)
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		if !create {
-			return sdformat.WrappingKey{}, badParameter("This managed HSM has no transfer key yet: get it first (GET /securitydomain/upload) and build the restore blob for it.")
-		}
-		return p.makeTransferKey(ctx)
+	wk, ok, err := p.loadTransferKey(ctx)
+	switch {
+	case err != nil || ok:
+		return wk, err
+	case !create:
+		return sdformat.WrappingKey{}, badParameter("This managed HSM has no transfer key yet: get it first (GET /securitydomain/upload) and build the restore blob for it.")
 	}
-	if err != nil {
-		return sdformat.WrappingKey{}, fmt.Errorf("hsm: reading the transfer key of %s: %w", p.cfg.Name, err)
-	}
-	defer clear(rec.KeyPEM)
-	return sdformat.LoadWrappingKey(rec.CertPEM, rec.KeyPEM)
-}
-
-func (p *Pool) makeTransferKey(ctx context.Context) (sdformat.WrappingKey, error) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	// Another request may have made it while this one waited.
-	var rec transferKeyRecord
-	err := p.cfg.Store.View(ctx, func(tx store.Tx) error {
-		b, err := tx.Get(pathTransferKey)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, &rec)
-	})
-	if err == nil {
-		defer clear(rec.KeyPEM)
-		return sdformat.LoadWrappingKey(rec.CertPEM, rec.KeyPEM)
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		return sdformat.WrappingKey{}, fmt.Errorf("hsm: reading the transfer key of %s: %w", p.cfg.Name, err)
+	if wk, ok, err := p.loadTransferKey(ctx); err != nil || ok {
+		return wk, err
 	}
 	certPEM, keyPEM, err := sdformat.GenerateWrappingKey(rand.Reader, transferKeyBits, "Coffer transfer key for "+p.cfg.Name, p.now())
 	if err != nil {
@@ -224,6 +197,29 @@ func (p *Pool) makeTransferKey(ctx context.Context) (sdformat.WrappingKey, error
 		return sdformat.WrappingKey{}, err
 	}
 	return sdformat.LoadWrappingKey(certPEM, keyPEM)
+}
+
+// loadTransferKey reads the stored transfer key; ok is false when there
+// is none.
+func (p *Pool) loadTransferKey(ctx context.Context) (wk sdformat.WrappingKey, ok bool, err error) {
+	var rec transferKeyRecord
+	err = p.cfg.Store.View(ctx, func(tx store.Tx) error {
+		b, err := tx.Get(pathTransferKey)
+		if err != nil {
+			return err
+		}
+		defer clear(b)
+		return json.Unmarshal(b, &rec)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return sdformat.WrappingKey{}, false, nil
+	}
+	if err != nil {
+		return sdformat.WrappingKey{}, false, fmt.Errorf("hsm: reading the transfer key of %s: %w", p.cfg.Name, err)
+	}
+	defer clear(rec.KeyPEM)
+	wk, err = sdformat.LoadWrappingKey(rec.CertPEM, rec.KeyPEM)
+	return wk, err == nil, err
 }
 
 func (p *Pool) checkRecovering() error {

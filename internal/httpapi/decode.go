@@ -16,14 +16,9 @@ import (
 // ignored, as newer clients send fields older api-versions lack; a missing,
 // truncated or mistyped body is a BadParameter naming the problem.
 func decodeBody(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := readRaw(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &httpError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge",
-				message: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
-		}
-		return badRequest("The request body could not be read.")
+		return err
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -37,6 +32,20 @@ func decodeBody(r *http.Request, v any) error {
 		return badRequest("The request body is not valid: unexpected data after the JSON value.")
 	}
 	return nil
+}
+
+// readRaw reads the request body, within the server's size limit.
+func readRaw(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &httpError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge",
+				message: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
+		}
+		return nil, badRequest("The request body could not be read.")
+	}
+	return body, nil
 }
 
 func describeJSONError(err error) string {

@@ -1,9 +1,6 @@
 package httpapi
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/cofferkms/coffer/internal/hsm"
@@ -27,20 +24,6 @@ type transferKey struct {
 	// TransferKey is the JWK serialized into a string: the Azure CLI
 	// and the Python SDK json.loads it a second time.
 	TransferKey string `json:"transfer_key"`
-}
-
-// readRaw reads the request body for a domain parser of its own.
-func readRaw(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &httpError{status: http.StatusRequestEntityTooLarge, code: "RequestEntityTooLarge",
-				message: fmt.Sprintf("The request body is larger than %d bytes.", mbe.Limit)}
-		}
-		return nil, badRequest("The request body could not be read.")
-	}
-	return body, nil
 }
 
 func (s *Server) downloadSecurityDomain(w http.ResponseWriter, r *http.Request) error {
