@@ -58,7 +58,8 @@ type pkcs1 struct {
 // PrivateKeyInfo for RSA keys (RFC 8017 RSAPrivateKey inside) and EC keys
 // (RFC 5915 ECPrivateKey inside, including secp256k1, which the standard
 // library cannot parse), or the raw key bytes for oct keys. The key must be
-// of type t, and for EC on curve c unless c is zero. Parsing is strict: no
+// of type t, and for EC on curve c unless c is zero (other types ignore c,
+// as a request's crv means nothing for them). Parsing is strict: no
 // trailing data, and every member (the CRT values of an RSA key, the
 // public point and curve of an EC key, when present) must agree with the
 // private key.
