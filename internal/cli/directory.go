@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
+	"errors"
+	"io"
 	"math/big"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cofferkms/coffer/internal/client"
@@ -277,11 +280,12 @@ func readSecret(s *streams, v string) (string, error) {
 	if v != "-" {
 		return v, nil
 	}
-	var line string
-	if _, err := fmt.Fscanln(s.in, &line); err != nil {
+	// The whole line: secrets and passwords may hold spaces.
+	line, err := bufio.NewReader(s.in).ReadString('\n')
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
 		return "", usageErr("reading from standard input: %v", err)
 	}
-	return line, nil
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // selfSignedCertificate makes an RSA-2048 key and a one-year self-signed

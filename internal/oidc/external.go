@@ -235,6 +235,16 @@ func (v *Verifier) verifyExternal(ctx context.Context, st *externalIssuer, raw s
 			}
 		}
 	}
+	// Role assignments name principals by object id alone, so an external
+	// issuer must not speak for this server's own principals or groups:
+	// that would hand it their roles.
+	if v.dir != nil {
+		for _, id := range append([]string{strings.ToLower(oid)}, groups...) {
+			if _, ok := v.dir.Get(id); ok {
+				return nil, invalid("token from %s names %s, an object of this server's own directory", st.key, truncate(id, 64))
+			}
+		}
+	}
 	upn := cmp.Or(str("upn"), str("preferred_username"))
 	kind := KindExternal
 	switch {

@@ -60,7 +60,7 @@ func TestExternalIssuer(t *testing.T) {
 	ctx := t.Context()
 	idp := newFakeIdP(t)
 	cfg := ExternalIssuer{Issuer: idp.srv.URL, Audiences: []string{"api://coffer"}, TenantID: "tenant-a"}
-	v := must(NewVerifier(VerifierConfig{Issuer: e.iss, Audiences: []string{testAudience}, OwnHost: ownHost, Now: e.clk.Now,
+	v := must(NewVerifier(VerifierConfig{Issuer: e.iss, Directory: e.dir, Audiences: []string{testAudience}, OwnHost: ownHost, Now: e.clk.Now,
 		HTTPClient: idp.srv.Client(), External: []ExternalIssuer{cfg}}))
 	now := e.clk.Now()
 	pubDER := must(x509.MarshalPKIXPublicKey(&idp.key.PublicKey))
@@ -90,6 +90,10 @@ func TestExternalIssuer(t *testing.T) {
 		token string
 	}{
 		{"wrong tenant", idp.token(t, now, func(_, c map[string]any) { c["tid"] = "tenant-b" })},
+		// An external issuer cannot speak for this server's own principals
+		// or groups (role assignments name them by object id alone).
+		{"an embedded principal's object id", idp.token(t, now, func(_, c map[string]any) { c["oid"] = e.admin.ObjectID })},
+		{"an embedded object as a group", idp.token(t, now, func(_, c map[string]any) { c["groups"] = []any{"g-one", e.sp.ObjectID} })},
 		{"no tenant", idp.token(t, now, func(_, c map[string]any) { delete(c, "tid") })},
 		{"wrong audience", idp.token(t, now, func(_, c map[string]any) { c["aud"] = testAudience })},
 		{"expired", idp.token(t, now, func(_, c map[string]any) { c["exp"] = now.Add(-time.Minute).Unix() })},
