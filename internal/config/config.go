@@ -203,8 +203,10 @@ type Identity struct {
 	// another Coffer). Reloaded on SIGHUP.
 	ExternalIssuers []ExternalIssuer `json:"externalIssuers,omitempty"`
 	// IMDSResource names the directory resource whose managed identities
-	// the IMDS-shaped endpoint serves to callers on this machine; empty
-	// disables that endpoint.
+	// the IMDS-shaped endpoint serves, without a header secret, to callers
+	// on this machine (as a VM's IMDS does); empty disables that headerless
+	// form. Callers presenting a resource's X-IDENTITY-HEADER are served
+	// either way.
 	IMDSResource string `json:"imdsResource,omitempty"`
 	// GroupOverageLimit is the most groups a token carries (default 200).
 	GroupOverageLimit int `json:"groupOverageLimit,omitempty"`
