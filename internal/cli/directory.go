@@ -88,7 +88,7 @@ the directory keeps only their hashes.`,
 			var out any
 			return out, c.Directory(ctx, "GET", "/tenants", nil, &out)
 		}),
-		leaf("create NAME", "Create a tenant", cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) (any, error) {
+		leaf("create NAME", "Create a tenant and its first Global Administrator (its secret is printed once)", cobra.ExactArgs(1), func(ctx context.Context, c *client.Client, args []string) (any, error) {
 			var out any
 			return out, c.Directory(ctx, "POST", "/tenants", map[string]string{"name": args[0]}, &out)
 		}))

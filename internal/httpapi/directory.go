@@ -176,12 +176,36 @@ func (s *Server) dirCreateTenant(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	t, err := s.cfg.Directory.Directory.CreateTenant(r.Context(), body.Name)
+	d := s.cfg.Directory.Directory
+	t, err := d.CreateTenant(r.Context(), body.Name)
 	if err != nil {
 		return dirError(err)
 	}
 	audit.FromContext(r.Context()).TargetID = t.ID
-	return writeJSON(w, http.StatusCreated, t)
+	// A tenant is managed only by its own Global Administrators, so it
+	// starts with one: a service principal whose secret is shown once.
+	admin, err := d.CreateServicePrincipal(r.Context(), t.ID, "tenant administrator")
+	if err != nil {
+		return dirError(err)
+	}
+	if err := d.SetGlobalAdmin(r.Context(), admin.ObjectID, true); err != nil {
+		return dirError(err)
+	}
+	secret, cred, err := d.AddSecret(r.Context(), admin.ObjectID, nil)
+	if err != nil {
+		return dirError(err)
+	}
+	if admin, _ = d.Get(admin.ObjectID); admin == nil {
+		return dirError(directory.ErrNotFound)
+	}
+	return writeJSON(w, http.StatusCreated, tenantCreated{Tenant: t,
+		Administrator: secretResponse{Principal: admin, Secret: secret, Credential: &cred}})
+}
+
+// tenantCreated is a new tenant with its first Global Administrator.
+type tenantCreated struct {
+	*directory.Tenant
+	Administrator secretResponse `json:"administrator"`
 }
 
 func (s *Server) dirList(w http.ResponseWriter, r *http.Request) error {
