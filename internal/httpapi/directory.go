@@ -514,8 +514,24 @@ func (s *Server) dirCreateResource(w http.ResponseWriter, r *http.Request) error
 	return writeJSON(w, http.StatusCreated, map[string]any{"resource": res, "identityHeader": secret})
 }
 
+// resourceIn refuses a resource of another tenant: resource names are
+// unique across the server, and a tenant's administrators manage only
+// their own.
+func (s *Server) resourceIn(t *directory.Tenant, name string) error {
+	for _, res := range s.cfg.Directory.Directory.Resources(t.ID) {
+		if strings.EqualFold(res.Name, name) {
+			return nil
+		}
+	}
+	return &httpError{status: http.StatusNotFound, code: "NotFound", message: "Resource not found in tenant " + t.ID + "."}
+}
+
 func (s *Server) dirDeleteResource(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.tenantFor(r); err != nil {
+	t, err := s.tenantFor(r)
+	if err != nil {
+		return err
+	}
+	if err := s.resourceIn(t, r.PathValue("name")); err != nil {
 		return err
 	}
 	audit.FromContext(r.Context()).TargetID = r.PathValue("name")
@@ -527,7 +543,11 @@ func (s *Server) dirDeleteResource(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) dirSystemIdentity(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.tenantFor(r); err != nil {
+	t, err := s.tenantFor(r)
+	if err != nil {
+		return err
+	}
+	if err := s.resourceIn(t, r.PathValue("name")); err != nil {
 		return err
 	}
 	p, err := s.cfg.Directory.Directory.EnableSystemIdentity(r.Context(), r.PathValue("name"))
@@ -566,6 +586,9 @@ func (s *Server) dirAttach(w http.ResponseWriter, r *http.Request) error {
 	}
 	var body struct{ Resource string }
 	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	if err := s.resourceIn(t, body.Resource); err != nil {
 		return err
 	}
 	if err := s.cfg.Directory.Directory.AttachIdentity(r.Context(), p.ObjectID, body.Resource); err != nil {

@@ -51,4 +51,31 @@ func TestNewTenantHasAdministrator(t *testing.T) {
 	if status, raw := ts.doRaw("GET", "/directory/v1/"+b.TenantID+"/principals", "", admin); status != 403 || !strings.Contains(string(raw), "Authorization_RequestDenied") {
 		t.Errorf("the new tenant's administrator listing the default tenant = %d %s, want 403", status, raw)
 	}
+	// Resource names are unique across the server: the new tenant's
+	// administrator must not reach the default tenant's by naming them
+	// under its own tenant.
+	if status, raw := ts.doRaw("POST", "/directory/v1/"+b.TenantID+"/resources", `{"name":"billing-vm"}`, ga); status != 201 {
+		t.Fatalf("creating a resource in the default tenant = %d %s", status, raw)
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/resources/billing-vm/systemIdentity", ""},
+		{"DELETE", "/resources/billing-vm", ""},
+	} {
+		if status, raw := ts.doRaw(tc.method, "/directory/v1/"+created.ID+tc.path, tc.body, admin); status != 404 {
+			t.Errorf("%s %s by another tenant's administrator = %d %s, want 404", tc.method, tc.path, status, raw)
+		}
+	}
+	status, raw = ts.doRaw("POST", "/directory/v1/"+created.ID+"/managedIdentities", `{"name":"shared"}`, admin)
+	var mi struct {
+		ObjectID string `json:"objectId"`
+	}
+	if status != 201 || json.Unmarshal(raw, &mi) != nil {
+		t.Fatalf("creating a user-assigned identity = %d %s", status, raw)
+	}
+	if status, raw := ts.doRaw("POST", "/directory/v1/"+created.ID+"/managedIdentities/"+mi.ObjectID+"/attach", `{"resource":"billing-vm"}`, admin); status != 404 {
+		t.Errorf("attaching to another tenant's resource = %d %s, want 404", status, raw)
+	}
+	if status, raw := ts.doRaw("DELETE", "/directory/v1/"+b.TenantID+"/resources/billing-vm", "", ga); status != 204 {
+		t.Errorf("the default tenant's administrator deleting its resource = %d %s", status, raw)
+	}
 }
