@@ -78,6 +78,6 @@ authorization failure, 4 server or audit log unhealthy.`,
 	})
 	root.AddCommand(newServeCommand(s), newLoginCommand(s), newLogoutCommand(), newTokenCommand(s), newDirectoryCommand(s),
 		newRoleCommand(s), newSettingCommand(s), newAuditCommand(s), newBackupCommand(s), newRestoreCommand(s),
-		newSecurityDomainCommand(s))
+		newSecurityDomainCommand(s), newBenchCommand(s))
 	return root
 }
