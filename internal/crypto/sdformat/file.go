@@ -2,15 +2,16 @@ package sdformat
 
 import (
 	"bytes"
-	"crypto/rsa"
-	"crypto/subtle"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
-// File is a security-domain file. Field order is the wire's.
+// File is a security-domain file: the "value" of a download, which the
+// Azure CLI saves as is. Field names and order are the wire's.
 type File struct {
 	EncData    EncData    `json:"EncData"`
 	SharedKeys SharedKeys `json:"SharedKeys"`
@@ -23,117 +24,107 @@ type EncData struct {
 	KDF  string     `json:"kdf"`
 }
 
-// EncDatum is one payload: a "dir" JWE and its tag.
+// EncDatum is one payload: a "dir" JWE, and the tag that is both the KDF
+// label of its key and the JWE's kid.
 type EncDatum struct {
 	CompactJWE string `json:"compact_jwe"`
 	Tag        string `json:"tag"`
 }
 
-// SharedKeys holds the master key's shares, one per holder.
+// SharedKeys holds the master key's shares, one per key holder, and the
+// quorum it takes to rebuild it.
 type SharedKeys struct {
 	EncShares    []EncShare `json:"enc_shares"`
 	KeyAlgorithm string     `json:"key_algorithm"`
 	Required     int        `json:"required"`
 }
 
-// EncShare is one holder's share, encrypted to the certificate whose
-// SHA-256 thumbprint is X5tS256.
+// EncShare is a JWE encrypted to the certificate whose SHA-256 thumbprint
+// (base64url) is X5tS256: a holder's share in a file, the new master key
+// in a restore blob.
 type EncShare struct {
 	EncKey  string `json:"enc_key"`
 	X5tS256 string `json:"x5t_256"`
 }
 
-// Datum is a payload in clear.
+// Datum is a payload in clear, with its tag.
 type Datum struct {
 	Tag       string
 	Plaintext []byte
 }
 
 const (
-	kdfName      = "sp108_kdf"
-	shamirName   = "shamir_share"
-	fileVersion  = 2
-	masterSize   = 32
-	maxData      = 16
+	kdfName     = "sp108_kdf"
+	shamirName  = "shamir_share"
+	fileVersion = 2
+	masterSize  = 32
+	maxData     = 16
+	maxTagBytes = 256
+	// maxFileBytes bounds a file or restore blob.
 	maxFileBytes = 4 << 20
 )
 
-// Build makes a security-domain file: each datum encrypted under a key
-// derived from master, and master split among certs so that quorum of
-// their holders rebuild it. Shares go to the certificates in order
-// (holder x = 1..n).
-func Build(rnd io.Reader, master []byte, data []Datum, certs []Certificate, quorum int) ([]byte, error) {
-	if len(master) != masterSize {
-		return nil, fmt.Errorf("sdformat: the master key must be %d bytes", masterSize)
-	}
-	if len(certs) < MinCertificates || len(certs) > MaxCertificates || quorum < MinQuorum || quorum > MaxQuorum || quorum > len(certs) {
-		return nil, fmt.Errorf("sdformat: %d certificates with a quorum of %d", len(certs), quorum)
-	}
-	if len(data) == 0 || len(data) > maxData {
-		return nil, fmt.Errorf("sdformat: %d payloads", len(data))
-	}
-	f := File{EncData: EncData{KDF: kdfName}, SharedKeys: SharedKeys{KeyAlgorithm: shamirName, Required: quorum}, Version: fileVersion}
-	enc, err := encryptData(rnd, master, data)
-	if err != nil {
-		return nil, err
-	}
-	f.EncData.Data = enc
-	shares, err := Split(rnd, master, len(certs), quorum)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, s := range shares {
-			clear(s)
-		}
-	}()
-	for i, c := range certs {
-		jwe, err := sealRSA(rnd, c.Key, shares[i])
-		if err != nil {
-			return nil, err
-		}
-		f.SharedKeys.EncShares = append(f.SharedKeys.EncShares, EncShare{EncKey: jwe, X5tS256: c.X5tS256})
-	}
-	return json.Marshal(f)
+// Marshal encodes f as Managed HSM writes a security-domain file: compact
+// JSON, fields in wire order.
+func (f *File) Marshal() ([]byte, error) {
+	return marshal(f)
 }
 
-func encryptData(rnd io.Reader, master []byte, data []Datum) ([]EncDatum, error) {
-	var out []EncDatum
-	for _, d := range data {
-		if d.Tag == "" {
-			return nil, fmt.Errorf("sdformat: a payload needs a tag")
-		}
-		k := payloadKey(master, d.Tag)
-		jwe, err := sealDir(rnd, d.Tag, k, d.Plaintext)
-		clear(k)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, EncDatum{CompactJWE: jwe, Tag: d.Tag})
+// checkTags checks payload tags: each 1 to 256 bytes of UTF-8, none twice.
+// what names the list in errors.
+func checkTags(tags []string, what string) error {
+	if len(tags) == 0 || len(tags) > maxData {
+		return formatErrorf("%s holds %d payloads; want 1 to %d.", what, len(tags), maxData)
 	}
-	return out, nil
-}
-
-// decryptData opens every payload with keys derived from master.
-func decryptData(master []byte, enc []EncDatum) ([]Datum, error) {
-	var out []Datum
-	for _, d := range enc {
-		k := payloadKey(master, d.Tag)
-		pt, err := openDir(d.CompactJWE, k)
-		clear(k)
-		if err != nil {
-			for _, o := range out {
-				clear(o.Plaintext)
+	for i, t := range tags {
+		if t == "" || len(t) > maxTagBytes || !utf8.ValidString(t) {
+			return formatErrorf("%s[%d]: a tag must be 1 to %d bytes of UTF-8.", what, i, maxTagBytes)
+		}
+		for j := range i {
+			if tags[j] == t {
+				return formatErrorf("%s[%d] and %s[%d] have the same tag %q.", what, j, what, i, t)
 			}
-			return nil, err
 		}
-		out = append(out, Datum{Tag: d.Tag, Plaintext: pt})
 	}
-	return out, nil
+	return nil
 }
 
-// unwrapText accepts JSON as it is, or base64 / base64url of JSON (the
-// API's example upload is base64; older CLIs double-encoded).
+// parseEncData checks EncData and parses its JWEs.
+func parseEncData(e *EncData, what string) ([]*jwe, error) {
+	if e == nil {
+		return nil, formatErrorf("%s is missing.", what)
+	}
+	if e.KDF != kdfName {
+		return nil, formatErrorf("%s.kdf is %q; the security domain uses %s.", what, e.KDF, kdfName)
+	}
+	tags := make([]string, len(e.Data))
+	for i, d := range e.Data {
+		tags[i] = d.Tag
+	}
+	if err := checkTags(tags, what+".data"); err != nil {
+		return nil, err
+	}
+	jwes := make([]*jwe, len(e.Data))
+	for i, d := range e.Data {
+		j, err := parseJWE(d.CompactJWE, fmt.Sprintf("%s.data[%d].compact_jwe", what, i), algDir)
+		if err != nil {
+			return nil, err
+		}
+		jwes[i] = j
+	}
+	return jwes, nil
+}
+
+// checkX5t checks a thumbprint's form: base64url of 32 bytes.
+func checkX5t(s, what string) error {
+	if b, err := b64.DecodeString(s); err != nil || len(b) != 32 {
+		return formatErrorf("%s is not a SHA-256 thumbprint (base64url of 32 bytes).", what)
+	}
+	return nil
+}
+
+// unwrapText is b as JSON, also when b is base64 or base64url of it, once
+// or twice over (the API's example upload is base64 of the file).
 func unwrapText(b []byte) []byte {
 	b = bytes.TrimSpace(b)
 	for range 2 {
@@ -141,9 +132,8 @@ func unwrapText(b []byte) []byte {
 			return b
 		}
 		s := string(bytes.TrimRight(b, "="))
-		var dec []byte
-		var err error
-		if dec, err = base64.RawStdEncoding.DecodeString(s); err != nil {
+		dec, err := base64.RawStdEncoding.DecodeString(s)
+		if err != nil {
 			if dec, err = base64.RawURLEncoding.DecodeString(s); err != nil {
 				return b
 			}
@@ -153,154 +143,234 @@ func unwrapText(b []byte) []byte {
 	return b
 }
 
-func checkEncData(e EncData) error {
-	if e.KDF != kdfName {
-		return inputErrorf("EncData.kdf is %q; want %s", e.KDF, kdfName)
-	}
-	if len(e.Data) == 0 || len(e.Data) > maxData {
-		return inputErrorf("EncData holds %d payloads; want 1 to %d", len(e.Data), maxData)
-	}
-	return nil
+// parsedFile is a checked file with its JWEs parsed.
+type parsedFile struct {
+	File
+	data, shares []*jwe
 }
 
-// ParseFile parses and checks a security-domain file's structure.
+// ParseFile parses a security-domain file and checks its structure:
+// EncData (kdf sp108_kdf, 1 to 16 payloads with distinct tags, each a
+// "dir" A256CBC-HS512 JWE) and SharedKeys (key_algorithm shamir_share,
+// required 2 to 10, at least that many shares, each an RSA-OAEP-256 or
+// RSA-OAEP JWE for a distinct certificate thumbprint); version, when
+// present, 2. Base64 of the file is accepted too. Errors are *FormatError.
 func ParseFile(file []byte) (*File, error) {
-	if len(file) > maxFileBytes {
-		return nil, InputError("the security-domain file is too large")
-	}
-	var f File
-	if err := json.Unmarshal(unwrapText(file), &f); err != nil {
-		return nil, InputError("not a security-domain file: it is not JSON with EncData and SharedKeys")
-	}
-	if err := checkEncData(f.EncData); err != nil {
+	pf, err := parseFile(file)
+	if err != nil {
 		return nil, err
 	}
-	sk := f.SharedKeys
-	if sk.KeyAlgorithm != shamirName {
-		return nil, inputErrorf("Unsupported SharedKeys algorithm: %q. Supported: %s", sk.KeyAlgorithm, shamirName)
-	}
-	if sk.Required < MinQuorum || sk.Required > MaxQuorum {
-		return nil, inputErrorf("Invalid SD file: the value of \"required\" should be in range [%d, %d].", MinQuorum, MaxQuorum)
-	}
-	if len(sk.EncShares) < sk.Required || len(sk.EncShares) > maxShares {
-		return nil, inputErrorf("the file has %d shares for a quorum of %d", len(sk.EncShares), sk.Required)
-	}
-	return &f, nil
+	return &pf.File, nil
 }
 
-// Recover opens a security-domain file with holders' keys: it decrypts
-// the shares of the keys given, rebuilds the master key from the first
-// quorum of them and decrypts the payloads. Keys whose certificate holds
-// no share of the file are ignored; fewer matching keys than the quorum
-// is an error.
+func parseFile(file []byte) (*parsedFile, error) {
+	if len(file) > maxFileBytes {
+		return nil, formatErrorf("The security-domain file is too large (%d bytes; at most %d).", len(file), maxFileBytes)
+	}
+	var raw struct {
+		EncData    *EncData        `json:"EncData"`
+		SharedKeys *SharedKeys     `json:"SharedKeys"`
+		Version    *int            `json:"version"`
+		WrappedKey json.RawMessage `json:"WrappedKey"`
+	}
+	if err := json.Unmarshal(unwrapText(file), &raw); err != nil {
+		return nil, formatErrorf("Invalid SD file: it is not JSON with EncData and SharedKeys.")
+	}
+	switch {
+	case raw.SharedKeys == nil && raw.WrappedKey != nil:
+		return nil, formatErrorf("Invalid SD file: this is a restore blob, which goes to the recovering HSM, not a security-domain file.")
+	case raw.EncData == nil || raw.SharedKeys == nil:
+		return nil, formatErrorf("Invalid SD file: EncData and SharedKeys are required.")
+	case raw.Version != nil && *raw.Version != fileVersion:
+		return nil, formatErrorf("Invalid SD file: version %d is not supported (want %d).", *raw.Version, fileVersion)
+	}
+	pf := &parsedFile{File: File{EncData: *raw.EncData, SharedKeys: *raw.SharedKeys, Version: fileVersion}}
+	var err error
+	if pf.data, err = parseEncData(raw.EncData, "EncData"); err != nil {
+		return nil, err
+	}
+	sk := &pf.SharedKeys
+	switch {
+	case sk.KeyAlgorithm != shamirName:
+		return nil, formatErrorf("Unsupported SharedKeys algorithm: %q. Supported: %s.", sk.KeyAlgorithm, shamirName)
+	case sk.Required < MinQuorum || sk.Required > MaxQuorum:
+		return nil, formatErrorf(`Invalid SD file: the value of "required" should be in range [%d, %d].`, MinQuorum, MaxQuorum)
+	case len(sk.EncShares) < sk.Required || len(sk.EncShares) > maxHolders:
+		return nil, formatErrorf("Invalid SD file: it has %d shares for a quorum of %d.", len(sk.EncShares), sk.Required)
+	}
+	pf.shares = make([]*jwe, len(sk.EncShares))
+	for i, s := range sk.EncShares {
+		what := fmt.Sprintf("SharedKeys.enc_shares[%d]", i)
+		if err := checkX5t(s.X5tS256, what+".x5t_256"); err != nil {
+			return nil, err
+		}
+		for j := range i {
+			// One certificate with two shares would let one holder stand
+			// for two.
+			if sk.EncShares[j].X5tS256 == s.X5tS256 {
+				return nil, formatErrorf("Invalid SD file: shares %d and %d are for the same certificate.", j, i)
+			}
+		}
+		if pf.shares[i], err = parseJWE(s.EncKey, what+".enc_key", algRSAOAEP256, algRSAOAEP); err != nil {
+			return nil, err
+		}
+	}
+	return pf, nil
+}
+
+// Build makes a security-domain file, as Managed HSM does for a download:
+// each datum encrypted under KDF(master, tag), and master (32 bytes) split
+// among certs (3 to 10, shares in order, holder x = 1..n) so that quorum
+// (2 to 10, at most n) of their holders rebuild it. rnd nil means
+// crypto/rand.Reader.
+func Build(rnd io.Reader, master []byte, data []Datum, certs []Certificate, quorum int) ([]byte, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if len(master) != masterSize {
+		return nil, fmt.Errorf("sdformat: the master key is %d bytes; want %d", len(master), masterSize)
+	}
+	if err := checkQuorum(len(certs), quorum); err != nil {
+		return nil, err
+	}
+	// The certificates' thumbprints and keys are what the holders go by:
+	// take them from the DER, whatever the caller filled in.
+	checked := make([]Certificate, 0, len(certs))
+	for i, c := range certs {
+		cc, err := NewCertificate(c.DER)
+		if err != nil {
+			return nil, fmt.Errorf("certificates[%d]: %w", i, err)
+		}
+		if c.Key != nil && !c.Key.Equal(cc.Key) {
+			return nil, fmt.Errorf("sdformat: certificates[%d]: Key is not the certificate's key", i)
+		}
+		if j := duplicate(checked, cc); j >= 0 {
+			return nil, formatErrorf("certificates[%d] and certificates[%d] hold the same key: each key holder needs a key of their own.", j, i)
+		}
+		checked = append(checked, cc)
+	}
+	enc, err := encryptData(rnd, master, data, "data")
+	if err != nil {
+		return nil, err
+	}
+	shares, err := Split(rnd, master, len(checked), quorum)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range shares {
+			clear(s)
+		}
+	}()
+	f := File{
+		EncData:    EncData{Data: enc, KDF: kdfName},
+		SharedKeys: SharedKeys{KeyAlgorithm: shamirName, Required: quorum},
+		Version:    fileVersion,
+	}
+	for i, c := range checked {
+		j, err := sealRSA(rnd, c.Key, shares[i])
+		if err != nil {
+			return nil, err
+		}
+		f.SharedKeys.EncShares = append(f.SharedKeys.EncShares, EncShare{EncKey: j, X5tS256: c.X5tS256})
+	}
+	return f.Marshal()
+}
+
+// encryptData encrypts every datum under KDF(master, tag).
+func encryptData(rnd io.Reader, master []byte, data []Datum, what string) ([]EncDatum, error) {
+	tags := make([]string, len(data))
+	for i, d := range data {
+		tags[i] = d.Tag
+	}
+	if err := checkTags(tags, what); err != nil {
+		return nil, err
+	}
+	out := make([]EncDatum, 0, len(data))
+	for _, d := range data {
+		k := payloadKey(master, d.Tag)
+		j, err := sealDir(rnd, d.Tag, k, d.Plaintext)
+		clear(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, EncDatum{CompactJWE: j, Tag: d.Tag})
+	}
+	return out, nil
+}
+
+// decryptData opens every payload under KDF(master, tag). Any failure is
+// ErrDecrypt, whichever payload it was.
+func decryptData(master []byte, enc []EncDatum, jwes []*jwe) ([]Datum, error) {
+	out := make([]Datum, 0, len(enc))
+	for i, d := range enc {
+		k := payloadKey(master, d.Tag)
+		pt, err := jwes[i].open(k)
+		clear(k)
+		if err != nil {
+			for _, o := range out {
+				clear(o.Plaintext)
+			}
+			return nil, ErrDecrypt
+		}
+		out = append(out, Datum{Tag: d.Tag, Plaintext: pt})
+	}
+	return out, nil
+}
+
+// Recover opens a security-domain file with key holders' keys, as the Azure
+// CLI does on the holders' machine: it decrypts the shares whose x5t_256 is
+// the thumbprint of a key's certificate until it has the quorum, rebuilds
+// the master key and decrypts the payloads. Keys that hold no share of the
+// file are passed over; too few that do is a *FormatError saying how many
+// matched and how many it takes. A share or payload that does not decrypt
+// is ErrDecrypt. The caller clears master and the payloads.
 func Recover(file []byte, keys []WrappingKey) (master []byte, data []Datum, err error) {
-	f, err := ParseFile(file)
+	pf, err := parseFile(file)
 	if err != nil {
 		return nil, nil, err
 	}
+	byX5t := make(map[string]int, len(pf.SharedKeys.EncShares))
+	for i, s := range pf.SharedKeys.EncShares {
+		byX5t[s.X5tS256] = i
+	}
+	required := pf.SharedKeys.Required
 	var shares [][]byte
 	defer func() {
 		for _, s := range shares {
 			clear(s)
 		}
 	}()
-	used := map[string]bool{}
-	for _, k := range keys {
-		x5t := thumbprint256(k.CertDER)
-		if used[x5t] {
+	seen := make(map[string]bool, len(keys))
+	for n, k := range keys {
+		pub, err := parseRSACertificate(k.CertDER)
+		if err != nil {
+			return nil, nil, formatErrorf("Wrapping key %d: the certificate cannot wrap a security domain: %v.", n+1, err)
+		}
+		if k.Key == nil || !k.Key.PublicKey.Equal(pub) {
+			return nil, nil, formatErrorf("Wrapping key %d: the private key does not belong to the certificate.", n+1)
+		}
+		x5t := thumbprintSHA256(k.CertDER)
+		i, ok := byX5t[x5t]
+		if !ok || seen[x5t] || len(shares) == required {
 			continue
 		}
-		for _, s := range f.SharedKeys.EncShares {
-			if subtle.ConstantTimeCompare([]byte(s.X5tS256), []byte(x5t)) != 1 {
-				continue
-			}
-			share, err := openRSA(s.EncKey, k.Key)
-			if err != nil {
-				return nil, nil, fmt.Errorf("the share of %s: %w", x5t, err)
-			}
-			shares = append(shares, share)
-			used[x5t] = true
-			break
+		seen[x5t] = true
+		share, err := pf.shares[i].openRSA(k.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("decrypting the share of wrapping key %d (x5t#S256 %s): %w", n+1, x5t, ErrDecrypt)
 		}
-		if len(shares) == f.SharedKeys.Required {
-			break
-		}
+		shares = append(shares, share)
 	}
-	if len(shares) < f.SharedKeys.Required {
-		return nil, nil, inputErrorf("the security domain needs %d of its key holders; %d of the %d keys given hold a share of it",
-			f.SharedKeys.Required, len(shares), len(keys))
+	if len(shares) < required {
+		return nil, nil, formatErrorf("Insufficient shares: %d of the %d wrapping keys given hold a share of this security domain, and it takes %d.", len(shares), len(keys), required)
 	}
 	if master, err = Combine(shares); err != nil {
 		return nil, nil, err
 	}
-	if data, err = decryptData(master, f.EncData.Data); err != nil {
+	if data, err = decryptData(master, pf.EncData.Data, pf.data); err != nil {
 		clear(master)
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("decrypting the payloads under the rebuilt master key: %w", err)
 	}
 	return master, data, nil
-}
-
-// restoreBlob is what a quorum uploads. Field order is the Azure CLI's.
-type restoreBlob struct {
-	EncData    EncData  `json:"EncData"`
-	WrappedKey EncShare `json:"WrappedKey"`
-}
-
-// BuildRestoreBlob re-encrypts payloads for a recovering HSM, as the
-// Azure CLI does: under a fresh master key, itself encrypted to the HSM's
-// exchange certificate.
-func BuildRestoreBlob(rnd io.Reader, data []Datum, exchangeCertDER []byte) ([]byte, error) {
-	_, pub, err := parseRSACertificate(exchangeCertDER)
-	if err != nil {
-		return nil, fmt.Errorf("the exchange key: %w", err)
-	}
-	if len(data) == 0 || len(data) > maxData {
-		return nil, fmt.Errorf("sdformat: %d payloads", len(data))
-	}
-	master := make([]byte, masterSize)
-	defer clear(master)
-	if _, err := io.ReadFull(rnd, master); err != nil {
-		return nil, fmt.Errorf("sdformat: reading randomness: %w", err)
-	}
-	enc, err := encryptData(rnd, master, data)
-	if err != nil {
-		return nil, err
-	}
-	wrapped, err := sealRSA(rnd, pub, master)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(restoreBlob{EncData: EncData{Data: enc, KDF: kdfName},
-		WrappedKey: EncShare{EncKey: wrapped, X5tS256: thumbprint256(exchangeCertDER)}})
-}
-
-// OpenRestoreBlob opens a restore blob built for the transfer key
-// (transferKey, whose certificate is transferCertDER) and returns its
-// payloads.
-func OpenRestoreBlob(blob []byte, transferKey *rsa.PrivateKey, transferCertDER []byte) ([]Datum, error) {
-	if len(blob) > maxFileBytes {
-		return nil, InputError("the restore blob is too large")
-	}
-	var rb restoreBlob
-	if err := json.Unmarshal(unwrapText(blob), &rb); err != nil {
-		return nil, InputError("not a restore blob: it is not JSON with EncData and WrappedKey")
-	}
-	if err := checkEncData(rb.EncData); err != nil {
-		return nil, err
-	}
-	if rb.WrappedKey.EncKey == "" {
-		return nil, InputError("the restore blob has no WrappedKey")
-	}
-	if subtle.ConstantTimeCompare([]byte(rb.WrappedKey.X5tS256), []byte(thumbprint256(transferCertDER))) != 1 {
-		return nil, InputError("the restore blob was built for another transfer key (its x5t_256 is not this HSM's): get the transfer key again and rebuild it")
-	}
-	master, err := openRSA(rb.WrappedKey.EncKey, transferKey)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(master)
-	if len(master) != masterSize {
-		return nil, ErrDecrypt
-	}
-	return decryptData(master, rb.EncData.Data)
 }

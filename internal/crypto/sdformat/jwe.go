@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -12,65 +13,100 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strings"
+	"unicode/utf16"
 )
 
-// ErrDecrypt is the one error of a JWE that does not open: wrong key,
-// altered ciphertext or tag, or bad padding.
-var ErrDecrypt = errors.New("the data could not be decrypted: wrong keys, or it was altered")
-
-// InputError is a problem with the structure of an input, described for
-// the person who supplied it.
-type InputError string
-
-func (e InputError) Error() string { return string(e) }
-
-func inputErrorf(format string, args ...any) error { return InputError(fmt.Sprintf(format, args...)) }
-
-var b64 = base64.RawURLEncoding
-
-// decodeB64URL decodes base64url with or without padding, as the CLI's
-// decoder (which appends "===") accepts.
-func decodeB64URL(s string) ([]byte, error) {
-	return b64.DecodeString(strings.TrimRight(s, "="))
-}
-
-// jweHeader is the protected header; field order is the Azure CLI's.
-type jweHeader struct {
-	Alg string `json:"alg"`
-	Enc string `json:"enc"`
-	Kid string `json:"kid"`
-}
+// The JWEs of the security domain: compact serialization, enc
+// A256CBC-HS512, alg "dir" for payloads and RSA-OAEP-256 for shares and
+// the restore blob's wrapped key, headers written as the Azure CLI writes
+// them.
 
 const (
 	encA256CBCHS512 = "A256CBC-HS512"
 	algDir          = "dir"
 	algRSAOAEP256   = "RSA-OAEP-256"
 	algRSAOAEP      = "RSA-OAEP"
-	cekSize         = 64
+	kidNotUsed      = "not used" // the kid the CLI gives RSA JWEs
+	cekSize         = 64         // MAC key ‖ AES-256 key (RFC 7518 §5.2.5)
+	tagSize         = 32
+	maxJWE          = 1 << 20 // the security domain's payloads are small
 )
 
-// sealCBCHS512 encrypts plaintext as a compact JWE with header h, the
-// given encrypted-key segment and A256CBC-HS512 under cek (RFC 7518
-// §5.2.5: the first half of cek is the MAC key, the second the AES key).
-func sealCBCHS512(rnd io.Reader, h jweHeader, encryptedKey, cek, plaintext []byte) (string, error) {
-	hb, err := json.Marshal(h)
-	if err != nil {
-		return "", err
+var b64 = base64.RawURLEncoding
+
+// decodeB64URL decodes base64url, ignoring trailing padding, which the
+// CLI's decoder (it appends "===") also does.
+func decodeB64URL(s string) ([]byte, error) {
+	return b64.DecodeString(strings.TrimRight(s, "="))
+}
+
+// protectedHeader is the base64url protected header the Azure CLI writes:
+// Python's json.dumps of {"alg", "enc", "kid"} in that order, after which
+// the CLI deletes the space of every `": ` and `", ` in the text (kid
+// included).
+func protectedHeader(alg, kid string) string {
+	s := `{"alg": ` + pyString(alg) + `, "enc": ` + pyString(encA256CBCHS512) + `, "kid": ` + pyString(kid) + `}`
+	s = strings.ReplaceAll(s, `": `, `":`)
+	s = strings.ReplaceAll(s, `", `, `",`)
+	return b64.EncodeToString([]byte(s))
+}
+
+// pyString is s as a JSON string the way Python's json.dumps writes it by
+// default (ensure_ascii): everything outside printable ASCII escaped as
+// \uxxxx, lower-case hex, UTF-16 surrogate pairs above the BMP. s must be
+// valid UTF-8.
+func pyString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			switch {
+			case r >= 0x20 && r <= 0x7e:
+				b.WriteRune(r)
+			case r > 0xffff:
+				r1, r2 := utf16.EncodeRune(r)
+				fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+			default:
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		}
 	}
-	protected := b64.EncodeToString(hb)
+	b.WriteByte('"')
+	return b.String()
+}
+
+// seal encrypts plaintext with A256CBC-HS512 under cek as a compact JWE
+// with the given protected header and encrypted-key segment.
+func seal(rnd io.Reader, protected string, encryptedKey, cek, plaintext []byte) (string, error) {
 	iv := make([]byte, aes.BlockSize)
 	if _, err := io.ReadFull(rnd, iv); err != nil {
-		return "", fmt.Errorf("sdformat: reading randomness: %w", err)
+		return "", fmt.Errorf("sdformat: reading random bytes: %w", err)
 	}
 	block, err := aes.NewCipher(cek[32:])
 	if err != nil {
 		return "", err
 	}
+	// PKCS #7: always at least one byte of padding.
 	pad := aes.BlockSize - len(plaintext)%aes.BlockSize
 	ct := make([]byte, len(plaintext)+pad)
 	copy(ct, plaintext)
@@ -78,70 +114,115 @@ func sealCBCHS512(rnd io.Reader, h jweHeader, encryptedKey, cek, plaintext []byt
 		ct[i] = byte(pad)
 	}
 	cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
-	tag := cbcTag(cek[:32], []byte(protected), iv, ct)
-	return strings.Join([]string{protected, b64.EncodeToString(encryptedKey), b64.EncodeToString(iv),
-		b64.EncodeToString(ct), b64.EncodeToString(tag)}, "."), nil
+	tag := cbcHMACTag(cek[:32], protected, iv, ct)
+	return protected + "." + b64.EncodeToString(encryptedKey) + "." + b64.EncodeToString(iv) + "." +
+		b64.EncodeToString(ct) + "." + b64.EncodeToString(tag), nil
 }
 
-// cbcTag is the first 32 bytes of HMAC-SHA-512(macKey, aad ‖ iv ‖ ct ‖ AL).
-func cbcTag(macKey, aad, iv, ct []byte) []byte {
+// cbcHMACTag is the first 32 bytes of HMAC-SHA-512(macKey, A ‖ IV ‖ C ‖ AL)
+// with A the ASCII of the protected header as sent (RFC 7518 §5.2.2.1).
+func cbcHMACTag(macKey []byte, protected string, iv, ct []byte) []byte {
 	m := hmac.New(sha512.New, macKey)
-	m.Write(aad)
+	m.Write([]byte(protected))
 	m.Write(iv)
 	m.Write(ct)
 	var al [8]byte
-	binary.BigEndian.PutUint64(al[:], uint64(len(aad))*8)
+	binary.BigEndian.PutUint64(al[:], uint64(len(protected))*8)
 	m.Write(al[:])
-	return m.Sum(nil)[:32]
+	return m.Sum(nil)[:tagSize]
 }
 
-// compactJWE is a parsed compact serialization.
-type compactJWE struct {
-	protected    string
-	header       jweHeader
+// sealDir encrypts a payload under its derived key, kid the payload's tag.
+func sealDir(rnd io.Reader, tag string, key, plaintext []byte) (string, error) {
+	return seal(rnd, protectedHeader(algDir, tag), nil, key, plaintext)
+}
+
+// sealRSA encrypts plaintext to pub: a random content key, encrypted with
+// RSA-OAEP-256.
+func sealRSA(rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
+	cek := make([]byte, cekSize)
+	defer clear(cek)
+	if _, err := io.ReadFull(rnd, cek); err != nil {
+		return "", fmt.Errorf("sdformat: reading random bytes: %w", err)
+	}
+	ek, err := rsa.EncryptOAEP(sha256.New(), rnd, pub, cek, nil)
+	if err != nil {
+		return "", fmt.Errorf("sdformat: encrypting to an RSA key: %w", err)
+	}
+	return seal(rnd, protectedHeader(algRSAOAEP256, kidNotUsed), ek, cek, plaintext)
+}
+
+// jwe is a compact JWE whose structure has been checked.
+type jwe struct {
+	protected    string // as received: the tag covers these bytes
+	alg          string
 	encryptedKey []byte
 	iv, ct, tag  []byte
 }
 
-// maxJWE bounds a compact JWE's length: the security domain's payloads
-// are small.
-const maxJWE = 1 << 20
-
-func parseJWE(s string) (*compactJWE, error) {
+// parseJWE checks a compact JWE's structure: five parts, a JSON header
+// with enc A256CBC-HS512 and one of the key-management algorithms algs,
+// and segments of the right sizes (an empty encrypted key for dir). what
+// names the JWE in errors.
+func parseJWE(s, what string, algs ...string) (*jwe, error) {
 	if len(s) > maxJWE {
-		return nil, InputError("a JWE is too large")
+		return nil, formatErrorf("%s is too large (%d bytes; at most %d).", what, len(s), maxJWE)
 	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 5 {
-		return nil, InputError("a JWE is not in compact serialization (five dot-separated parts)")
+		return nil, formatErrorf("%s is not a JWE in compact serialization (five parts separated by dots).", what)
 	}
-	var j compactJWE
-	j.protected = parts[0]
+	j := &jwe{protected: parts[0]}
 	hb, err := decodeB64URL(parts[0])
-	if err != nil || json.Unmarshal(hb, &j.header) != nil {
-		return nil, InputError("a JWE's protected header is not base64url JSON")
+	if err != nil {
+		return nil, formatErrorf("%s: the protected header is not base64url.", what)
 	}
-	if j.header.Enc != encA256CBCHS512 {
-		return nil, inputErrorf("a JWE uses content encryption %q; only A256CBC-HS512 is supported", j.header.Enc)
+	// Read field by field: exact names, as the CLI reads them (encoding/json
+	// would match "ALG" too).
+	var h map[string]json.RawMessage
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return nil, formatErrorf("%s: the protected header is not a JSON object.", what)
 	}
-	fields := []*[]byte{&j.encryptedKey, &j.iv, &j.ct, &j.tag}
-	for i, f := range fields {
-		if *f, err = decodeB64URL(parts[i+1]); err != nil {
-			return nil, InputError("a JWE part is not base64url")
+	var enc string
+	if json.Unmarshal(h["alg"], &j.alg) != nil || json.Unmarshal(h["enc"], &enc) != nil {
+		return nil, formatErrorf("%s: the protected header needs alg and enc strings.", what)
+	}
+	if enc != encA256CBCHS512 {
+		return nil, formatErrorf("%s uses content encryption %q; the security domain uses %s.", what, enc, encA256CBCHS512)
+	}
+	if !slices.Contains(algs, j.alg) {
+		return nil, formatErrorf("%s uses key management %q; want %s.", what, j.alg, strings.Join(algs, " or "))
+	}
+	for _, p := range []string{"zip", "crit"} {
+		if _, ok := h[p]; ok {
+			return nil, formatErrorf("%s has a %q header parameter, which the security domain does not use.", what, p)
 		}
 	}
-	if len(j.iv) != aes.BlockSize || len(j.tag) != 32 || len(j.ct) == 0 || len(j.ct)%aes.BlockSize != 0 {
-		return nil, InputError("a JWE has a malformed IV, ciphertext or tag")
+	for i, f := range []*[]byte{&j.encryptedKey, &j.iv, &j.ct, &j.tag} {
+		if *f, err = decodeB64URL(parts[i+1]); err != nil {
+			return nil, formatErrorf("%s: part %d is not base64url.", what, i+2)
+		}
 	}
-	return &j, nil
+	switch {
+	case (j.alg == algDir) != (len(j.encryptedKey) == 0):
+		return nil, formatErrorf("%s: the encrypted key must be empty for dir and present otherwise.", what)
+	case len(j.iv) != aes.BlockSize:
+		return nil, formatErrorf("%s: the IV is %d bytes; want %d.", what, len(j.iv), aes.BlockSize)
+	case len(j.ct) == 0 || len(j.ct)%aes.BlockSize != 0:
+		return nil, formatErrorf("%s: the ciphertext is not whole AES blocks.", what)
+	case len(j.tag) != tagSize:
+		return nil, formatErrorf("%s: the authentication tag is %d bytes; want %d.", what, len(j.tag), tagSize)
+	}
+	return j, nil
 }
 
-// open decrypts the JWE's content with cek, checking the tag first.
-func (j *compactJWE) open(cek []byte) ([]byte, error) {
+// open decrypts the content under cek. The tag is checked, in constant
+// time, before anything is decrypted; every failure is ErrDecrypt.
+func (j *jwe) open(cek []byte) ([]byte, error) {
 	if len(cek) != cekSize {
 		return nil, ErrDecrypt
 	}
-	want := cbcTag(cek[:32], []byte(j.protected), j.iv, j.ct)
+	want := cbcHMACTag(cek[:32], j.protected, j.iv, j.ct)
 	if subtle.ConstantTimeCompare(want, j.tag) != 1 {
 		return nil, ErrDecrypt
 	}
@@ -151,8 +232,8 @@ func (j *compactJWE) open(cek []byte) ([]byte, error) {
 	}
 	pt := make([]byte, len(j.ct))
 	cipher.NewCBCDecrypter(block, j.iv).CryptBlocks(pt, j.ct)
-	// The tag is verified, so the padding is what the sender wrote: a
-	// bad one means a sender bug, not an attacker's probe.
+	// The tag held, so the padding is the sender's own: a bad one is a
+	// broken sender, not a probe, and needs no constant-time check.
 	pad := int(pt[len(pt)-1])
 	if pad == 0 || pad > aes.BlockSize {
 		clear(pt)
@@ -167,58 +248,24 @@ func (j *compactJWE) open(cek []byte) ([]byte, error) {
 	return pt[:len(pt)-pad], nil
 }
 
-// sealDir encrypts plaintext under a 64-byte key (alg "dir").
-func sealDir(rnd io.Reader, kid string, key, plaintext []byte) (string, error) {
-	return sealCBCHS512(rnd, jweHeader{Alg: algDir, Enc: encA256CBCHS512, Kid: kid}, nil, key, plaintext)
-}
-
-// openDir decrypts a "dir" JWE under key.
-func openDir(s string, key []byte) ([]byte, error) {
-	j, err := parseJWE(s)
-	if err != nil {
-		return nil, err
-	}
-	if j.header.Alg != algDir || len(j.encryptedKey) != 0 {
-		return nil, inputErrorf("a payload JWE uses key management %q; want dir", j.header.Alg)
-	}
-	return j.open(key)
-}
-
-// sealRSA encrypts plaintext to pub: a random content key, RSA-OAEP-256
-// encrypted, with header kid "not used" as the Azure CLI writes it.
-func sealRSA(rnd io.Reader, pub *rsa.PublicKey, plaintext []byte) (string, error) {
-	cek := make([]byte, cekSize)
-	defer clear(cek)
-	if _, err := io.ReadFull(rnd, cek); err != nil {
-		return "", fmt.Errorf("sdformat: reading randomness: %w", err)
-	}
-	ek, err := rsa.EncryptOAEP(sha256.New(), rnd, pub, cek, nil)
-	if err != nil {
-		return "", fmt.Errorf("sdformat: encrypting to an RSA key: %w", err)
-	}
-	return sealCBCHS512(rnd, jweHeader{Alg: algRSAOAEP256, Enc: encA256CBCHS512, Kid: "not used"}, ek, cek, plaintext)
-}
-
-// openRSA decrypts a JWE whose content key is RSA-OAEP(-256) encrypted to
-// priv. (RSA1_5, which the Azure CLI also reads, is refused: it invites
-// padding-oracle attacks and no Managed HSM writes it.)
-func openRSA(s string, priv *rsa.PrivateKey) ([]byte, error) {
-	j, err := parseJWE(s)
-	if err != nil {
-		return nil, err
-	}
+// openRSA unwraps the content key with priv and decrypts. A failed unwrap
+// goes on with a random content key (RFC 7516 §11.5): it then fails at the
+// tag, as any other damage does, and in about the same time.
+func (j *jwe) openRSA(priv *rsa.PrivateKey) ([]byte, error) {
 	var h hash.Hash
-	switch j.header.Alg {
+	switch j.alg {
 	case algRSAOAEP256:
 		h = sha256.New()
 	case algRSAOAEP:
 		h = sha1.New()
 	default:
-		return nil, inputErrorf("a JWE uses key management %q; want RSA-OAEP-256", j.header.Alg)
+		return nil, ErrDecrypt
 	}
 	cek, err := rsa.DecryptOAEP(h, nil, priv, j.encryptedKey, nil)
-	if err != nil {
-		return nil, ErrDecrypt
+	if err != nil || len(cek) != cekSize {
+		clear(cek)
+		cek = make([]byte, cekSize)
+		rand.Read(cek) // never fails (Go 1.24+)
 	}
 	defer clear(cek)
 	return j.open(cek)

@@ -4,15 +4,23 @@ import (
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/binary"
+	"math"
 )
 
-// KDF is NIST SP 800-108 key derivation in counter mode with HMAC-SHA-512
-// as the PRF: block i is HMAC(key, [i]₃₂ ‖ label ‖ 0x00 ‖ context ‖ [bits]₃₂),
-// i from 1, and the output is the first bits/8 bytes of the blocks. The
-// security domain derives each payload's A256CBC-HS512 key as
-// KDF(master, tag, nil, 512).
+// KDF is the key derivation function of NIST SP 800-108r1 §4.1 (counter
+// mode) with HMAC-SHA-512 as the PRF and a 32-bit counter: block i is
+//
+//	HMAC-SHA-512(key, [i]₃₂ ‖ label ‖ 0x00 ‖ context ‖ [bits]₃₂), i = 1, 2, …
+//
+// and the result is the first bits/8 bytes of the blocks. The security
+// domain derives each payload's A256CBC-HS512 key as KDF(master, tag, nil,
+// 512). The Azure CLI's implementation agrees with this one up to 512 bits,
+// the most it is ever asked for (beyond one block it is broken).
+//
+// bits must be a positive multiple of 8 that fits the 32-bit length field;
+// KDF panics otherwise, as that is a bug in the caller.
 func KDF(key, label, context []byte, bits int) []byte {
-	if bits <= 0 || bits%8 != 0 {
+	if bits <= 0 || bits%8 != 0 || uint64(bits) > math.MaxUint32 {
 		panic("sdformat: KDF output length must be a positive multiple of 8 bits")
 	}
 	n := bits / 8
@@ -36,5 +44,5 @@ func KDF(key, label, context []byte, bits int) []byte {
 
 // payloadKey is the content-encryption key of the payload tagged tag.
 func payloadKey(master []byte, tag string) []byte {
-	return KDF(master, []byte(tag), nil, 512)
+	return KDF(master, []byte(tag), nil, 8*cekSize)
 }
