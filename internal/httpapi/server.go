@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -284,6 +285,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}})
 		return
 	}
+	// A request refused before its body was read (a 401 or a 403) may
+	// still be uploading it: read what is left, within the body limit,
+	// so an HTTP/2 client is not reset mid-upload before it reads the
+	// answer.
+	io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.MaxBodyBytes))
 	h := w.Header()
 	for k, v := range bw.header {
 		h[k] = v
