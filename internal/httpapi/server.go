@@ -289,7 +289,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// still be uploading it: read what is left, within the body limit,
 	// so an HTTP/2 client is not reset mid-upload before it reads the
 	// answer.
-	io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.MaxBodyBytes))
+	if r.Body != nil {
+		io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.MaxBodyBytes))
+	}
 	h := w.Header()
 	for k, v := range bw.header {
 		h[k] = v
