@@ -267,6 +267,20 @@ func TestPrincipalsLifecycle(t *testing.T) {
 	if err := d.Enable(ctx, sp.ObjectID); err != nil {
 		t.Fatal(err)
 	}
+	// The tenant's last enabled Global Administrator keeps the role.
+	for name, try := range map[string]func() error{
+		"remove the role": func() error { return d.SetGlobalAdmin(ctx, sp.ObjectID, false) },
+		"disable":         func() error { return d.Disable(ctx, sp.ObjectID) },
+		"delete":          func() error { return d.Delete(ctx, sp.ObjectID) },
+	} {
+		if err := try(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s of the last Global Administrator: error = %v, want ErrInvalid", name, err)
+		}
+	}
+	second := must(d.CreateServicePrincipal(ctx, tn.ID, "second administrator"))
+	if err := d.SetGlobalAdmin(ctx, second.ObjectID, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := d.SetGlobalAdmin(ctx, sp.ObjectID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -286,8 +300,8 @@ func TestPrincipalsLifecycle(t *testing.T) {
 	if diff := cmp.Diff(wantUsers, gotUsers); diff != "" {
 		t.Errorf("List(users) mismatch (-want +got):\n%s", diff)
 	}
-	if got := len(d.List(tn.ID, kindInvalid)); got != 3 {
-		t.Errorf("len(List(all)) = %d, want 3", got)
+	if got := len(d.List(tn.ID, kindInvalid)); got != 4 {
+		t.Errorf("len(List(all)) = %d, want 4", got)
 	}
 
 	if err := d.AddMember(ctx, g.ObjectID, user.ObjectID); err != nil {

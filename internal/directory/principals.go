@@ -116,7 +116,8 @@ func (d *Directory) Update(ctx context.Context, oid string, u Update) (*Principa
 			return nil, err
 		}
 	}
-	return d.update(ctx, oid, func(_ *snapshot, p *Principal) error {
+	return d.update(ctx, oid, func(s *snapshot, p *Principal) error {
+		wasAdmin := p.Enabled && p.IsGlobalAdmin()
 		if u.GlobalAdmin != nil && p.Kind == KindGroup {
 			return fmt.Errorf("%w: directory roles are given to users, applications and identities, not groups", ErrInvalid)
 		}
@@ -132,8 +133,22 @@ func (d *Directory) Update(ctx context.Context, oid string, u Update) (*Principa
 				p.Roles = append(p.Roles, RoleGlobalAdministrator)
 			}
 		}
+		if wasAdmin && !(p.Enabled && p.IsGlobalAdmin()) {
+			return lastAdminGuard(s, p)
+		}
 		return nil
 	})
+}
+
+// lastAdminGuard refuses to take away the last enabled Global
+// Administrator of p's tenant: nobody could manage the tenant afterwards.
+func lastAdminGuard(s *snapshot, p *Principal) error {
+	for _, o := range s.principals {
+		if o.ObjectID != p.ObjectID && o.TenantID == p.TenantID && o.Enabled && o.IsGlobalAdmin() {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is the last enabled Global Administrator of its tenant; give the role to another principal first", ErrInvalid, p.ObjectID)
 }
 
 // SetEnabled enables or disables a principal; a disabled principal's
@@ -200,8 +215,14 @@ func (d *Directory) RemoveMember(ctx context.Context, groupOID, memberOID string
 func (d *Directory) Delete(ctx context.Context, oid string) error {
 	oid = strings.ToLower(oid)
 	return d.mutate(ctx, func(s *snapshot, c *change) error {
-		if _, ok := s.principals[oid]; !ok {
+		p, ok := s.principals[oid]
+		if !ok {
 			return fmt.Errorf("%w: principal %s", ErrNotFound, oid)
+		}
+		if p.Enabled && p.IsGlobalAdmin() {
+			if err := lastAdminGuard(s, p); err != nil {
+				return err
+			}
 		}
 		delete(s.principals, oid)
 		c.deletes = append(c.deletes, pathPrincipals+oid)
