@@ -223,11 +223,18 @@ func (p *Pool) CreateKey(ctx context.Context, c *Caller, name KeyName, in Create
 	if err != nil {
 		return nil, err
 	}
-	ops := in.Ops
-	if !in.OpsSet {
+	return p.storeNewKeyVersion(ctx, name, k, in.Ops, in.OpsSet, in.Attributes, in.Tags, in.ReleasePolicy)
+}
+
+// storeNewKeyVersion stores k as a new version of the key name (creating
+// the key if need be): what creating and importing a key share. Without
+// opsSet the key type's default operations apply.
+func (p *Pool) storeNewKeyVersion(ctx context.Context, name KeyName, k *keymat.Key, ops []KeyOp, opsSet bool,
+	attrs AttributesUpdate, tags map[string]string, release *ReleasePolicy) (*KeyBundle, error) {
+	if !opsSet {
 		ops = defaultOps(k.Type())
 	}
-	v, err := p.newVersion(k, ops, in.Attributes, in.Tags, in.ReleasePolicy)
+	v, err := p.newVersion(k, ops, attrs, tags, release)
 	if err != nil {
 		return nil, err
 	}
@@ -305,22 +312,7 @@ func (p *Pool) ImportKey(ctx context.Context, c *Caller, name KeyName, in Import
 	if err != nil {
 		return nil, err
 	}
-	ops := in.Ops
-	if !in.OpsSet {
-		ops = defaultOps(k.Type())
-	}
-	v, err := p.newVersion(k, ops, in.Attributes, in.Tags, in.ReleasePolicy)
-	if err != nil {
-		return nil, err
-	}
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
-	e, err := p.addVersion(ctx, name, v)
-	if err != nil {
-		return nil, err
-	}
-	annotateKey(ctx, e.name, v.id, k)
-	return p.bundle(e, v), nil
+	return p.storeNewKeyVersion(ctx, name, k, in.Ops, in.OpsSet, in.Attributes, in.Tags, in.ReleasePolicy)
 }
 
 // GetKey returns a key version (the latest when ref.Version is empty).
