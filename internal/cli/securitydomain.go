@@ -371,12 +371,11 @@ func loadWrappingKey(keyPath string) (sdformat.WrappingKey, error) {
 		return sdformat.WrappingKey{}, err
 	}
 	defer clear(keyPEM)
-	certPath := strings.TrimSuffix(keyPath, filepath.Ext(keyPath)) + ".cer"
-	der, err := readCertificate(certPath)
+	cert, err := os.ReadFile(strings.TrimSuffix(keyPath, filepath.Ext(keyPath)) + ".cer")
 	if err != nil {
 		return sdformat.WrappingKey{}, fmt.Errorf("its certificate: %w", err)
 	}
-	return sdformat.LoadWrappingKey(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM)
+	return sdformat.LoadWrappingKey(cert, keyPEM) // PEM or DER
 }
 
 // writeNew writes a file that must not exist yet.

@@ -218,7 +218,7 @@ func (s *Server) activateDevPool(ctx context.Context, pool *hsm.Pool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	var jwks []json.RawMessage
+	var certs []sdformat.Certificate
 	for i := range devSDHolders {
 		base := filepath.Join(dir, fmt.Sprintf("cert_%d", i))
 		certPEM, keyPEM, err := sdformat.GenerateWrappingKey(rand.Reader, 2048, fmt.Sprintf("development security domain holder %d", i), time.Now())
@@ -234,18 +234,13 @@ func (s *Server) activateDevPool(ctx context.Context, pool *hsm.Pool) error {
 			return err
 		}
 		blk, _ := pem.Decode(certPEM)
-		jwk, err := sdformat.CertificateJWK(blk.Bytes)
+		c, err := sdformat.NewCertificate(blk.Bytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("development security domain: %w", err)
 		}
-		jwks = append(jwks, jwk)
+		certs = append(certs, c)
 	}
-	req, _ := json.Marshal(map[string]any{"certificates": jwks, "required": devSDQuorum})
-	certs, quorum, err := sdformat.ParseDownloadRequest(req)
-	if err != nil {
-		return fmt.Errorf("development security domain: %w", err)
-	}
-	file, err := pool.ActivateDevelopment(ctx, certs, quorum)
+	file, err := pool.ActivateDevelopment(ctx, certs, devSDQuorum)
 	if err != nil {
 		return fmt.Errorf("activating the development pool: %w", err)
 	}
